@@ -1,0 +1,235 @@
+"""YAML run configuration → typed, validated objects; unknown keys and bad values are errors."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from boostjet.errors import ConfigError
+from boostjet.processors.constituents import CONSTITUENT_FEATURES
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dataset(_Strict):
+    """One sample: its files, whether it is data, and how simulation is scaled to data."""
+
+    files: list[str] = Field(min_length=1)
+    is_data: bool = False
+    signal: Literal["top", "w"] | None = None
+    cross_section: PositiveFloat = 1.0
+    """Cross-section in pb (simulation); with ``luminosity`` it scales the sample to data."""
+    events_generated: PositiveInt | None = None
+    """Events the sample was made from; None means the events read."""
+
+
+class Selection(_Strict):
+    """Fat-jet selection."""
+
+    pt_min: Annotated[float, Field(ge=0)] = 300.0
+    pt_max: PositiveFloat = 1.0e9
+    abs_eta_max: PositiveFloat = 2.4
+    max_jets_per_event: PositiveInt = 2
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Selection:
+        if self.pt_max <= self.pt_min:
+            raise ValueError("selection.pt_max must be larger than selection.pt_min")
+        return self
+
+
+class Constituents(_Strict):
+    """Which objects are a jet's constituents and how many reach the models."""
+
+    collections: tuple[str, ...] = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
+    n_constituents: PositiveInt = 64
+    features: tuple[str, ...] = CONSTITUENT_FEATURES
+    association_radius: PositiveFloat = 0.8
+    """ΔR for files without constituent references."""
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in CONSTITUENT_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; known: {list(CONSTITUENT_FEATURES)}")
+        return value
+
+
+class CutBased(_Strict):
+    """The cut-based top tagger: soft-drop mass window and an upper cut on τ32."""
+
+    top_mass_window: tuple[float, float] = (105.0, 210.0)
+    w_mass_window: tuple[float, float] = (65.0, 105.0)
+
+
+class Truth(_Strict):
+    """Truth matching of fat jets to heavy resonances and generator jets."""
+
+    match_radius: PositiveFloat = 0.8
+    genjet_collection: str | None = "GenFatJet"
+    genjet_match_radius: PositiveFloat = 0.4
+
+
+class Model(_Strict):
+    """An exported model evaluated per chunk."""
+
+    name: str
+    task: Literal["tagger", "mass", "energy"]
+    path: Path
+
+
+class Histograms(_Strict):
+    """Binning of the output histograms."""
+
+    pt_edges: list[float] = [300, 400, 500, 600, 800, 1200]
+    abseta_edges: list[float] = [0.0, 0.8, 1.6, 2.4]
+    energy_edges: list[float] = [300, 500, 700, 1000, 1500, 2500]
+    score_bins: PositiveInt = 1000
+    response_bins: PositiveInt = 400
+
+    @field_validator("pt_edges", "abseta_edges", "energy_edges")
+    @classmethod
+    def _increasing(cls, edges: list[float]) -> list[float]:
+        if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError("bin edges must be at least two strictly increasing numbers")
+        return edges
+
+
+class JobQueue(_Strict):
+    """A batch system reached through dask-jobqueue."""
+
+    system: Literal["slurm", "htcondor", "pbs", "sge", "lsf"] = "slurm"
+    jobs: PositiveInt = 1
+    cores: PositiveInt = 1
+    memory: str = "4GB"
+    walltime: str = "01:00:00"
+    queue: str | None = None
+    job_extra_directives: list[str] = []
+
+
+class Executor(_Strict):
+    """Where chunks run."""
+
+    type: Literal["iterative", "futures", "dask", "dask-awkward"] = "futures"
+    workers: PositiveInt = 2
+    scheduler: str | None = None
+    """Address of an existing dask scheduler, e.g. tcp://10.0.0.1:8786."""
+    jobqueue: JobQueue | None = None
+    chunksize: PositiveInt = 20000
+    retries: Annotated[int, Field(ge=0)] = 2
+    skip_bad_files: bool = False
+    dashboard_address: str = "127.0.0.1:0"
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("tcp://", "tls://", "inproc://", "ws://")):
+            raise ValueError("must look like tcp://HOST:PORT")
+        return value
+
+
+class RunConfig(_Strict):
+    """A whole ``boostjet run``."""
+
+    name: str = "run"
+    tree: str = "Delphes"
+    fatjet_collection: str = "FatJet"
+    luminosity: PositiveFloat = 1.0
+    """Integrated luminosity of the data, in pb⁻¹ (scales simulation to data)."""
+    datasets: dict[str, Dataset] = Field(min_length=1)
+    selection: Selection = Selection()
+    constituents: Constituents = Constituents()
+    truth: Truth = Truth()
+    cut_based: CutBased = CutBased()
+    models: list[Model] = []
+    working_points: list[Annotated[float, Field(gt=0, lt=1)]] = [0.3, 0.5, 0.7]
+    histograms: Histograms = Histograms()
+    executor: Executor = Executor()
+    output: Path = Path("outputs")
+    report: bool = True
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved configuration, for the run summary."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _location(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def _error_sentence(source: str, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = _location(first)
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'."
+    if first["type"] == "missing":
+        return f"{source}: required key '{key}' is missing."
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: key '{key}' is invalid: {message} (got {first.get('input')!r})."
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{dotted}': '{part}' is not a section.")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.path=value`` with the value read as YAML (numbers, lists, booleans, strings)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{text}' must look like key.path=value.")
+    return key.strip(), yaml.safe_load(raw)
+
+
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, base: Path | None = None
+) -> RunConfig:
+    """Read a YAML file, apply ``key.path → value`` overrides, validate, and resolve paths.
+
+    Relative file globs and model paths are taken relative to ``base`` (the current directory
+    by default), as a user typing the command expects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}".split("\n")[0]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys at the top level.")
+    for key, value in (overrides or {}).items():
+        _set_path(data, key, value)
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_error_sentence(str(path), error)) from None
+    return _resolve_models(config, base or Path.cwd())
+
+
+def _resolve_models(config: RunConfig, base: Path) -> RunConfig:
+    models = []
+    for model in config.models:
+        model_path = model.path if model.path.is_absolute() else base / model.path
+        if not model_path.is_file():
+            raise ConfigError(f"models.{model.name}.path: model file {model.path} does not exist.")
+        models.append(model.model_copy(update={"path": model_path}))
+    return config.model_copy(update={"models": models})

@@ -1,0 +1,258 @@
+"""The boostjet coffea processor: jets → constituents → features → models → histograms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from boostjet.errors import InputDataError
+from boostjet.processors import histograms
+from boostjet.processors.constituents import (
+    associate_by_delta_r,
+    padded_constituents,
+    resolve_references,
+)
+from boostjet.processors.delphes import (
+    energy_flow_candidates,
+    fat_jets,
+    has_collection,
+    jet_constituent_refs,
+)
+from boostjet.processors.features import cut_based_score, ratio
+from boostjet.processors.jets import (
+    heavy_resonances,
+    match_generator_jets,
+    select_fat_jets,
+    truth_labels,
+)
+
+#: Jet-level model inputs, in the order of the ``jet`` array.
+JET_FEATURES = (
+    "pt",
+    "eta",
+    "phi",
+    "mass",
+    "energy",
+    "sd_mass",
+    "tau21",
+    "tau32",
+    "n_constituents",
+)
+
+
+@dataclass(frozen=True)
+class JetInputs:
+    """Everything known about the selected jets of one chunk, flat over jets."""
+
+    jets: ak.Array
+    """Record per jet: JET_FEATURES, ``label``, ``target_mass``, ``target_energy``, ``event``."""
+    constituents: np.ndarray
+    """[jets, n_constituents, features] float32, pT-ordered and zero-padded."""
+    mask: np.ndarray
+    """[jets, n_constituents] bool, True for real constituents."""
+    unresolved_refs: int
+
+    def jet_matrix(self) -> np.ndarray:
+        """[jets, len(JET_FEATURES)] float32 jet-level inputs."""
+        return np.stack(
+            [ak.to_numpy(self.jets[name]).astype(np.float32) for name in JET_FEATURES], axis=1
+        )
+
+
+def _chunk_name(events) -> str:
+    meta = getattr(events, "metadata", None) or {}
+    if "filename" in meta:
+        return f"{meta['filename']} entries {meta.get('entrystart')}–{meta.get('entrystop')}"
+    return "the input chunk"
+
+
+def _require(events, collection: str, option: str) -> None:
+    if not has_collection(events, collection):
+        raise InputDataError(
+            f"{_chunk_name(events)} has no collection '{collection}' (set by {option})."
+        )
+
+
+def _constituents(events, config, selected):
+    """Constituents of the selected jets: resolved references, or ΔR association without them."""
+    collections = tuple(c for c in config.constituents.collections if has_collection(events, c))
+    if not collections:
+        raise InputDataError(
+            f"{_chunk_name(events)} has none of the constituent collections "
+            f"{list(config.constituents.collections)} (set by constituents.collections)."
+        )
+    candidates = energy_flow_candidates(events, collections)
+    refs = jet_constituent_refs(events, config.fatjet_collection)
+    if refs is None:
+        return associate_by_delta_r(selected, candidates, config.constituents.association_radius), 0
+    resolved = resolve_references(refs[selected.index], candidates)
+    return resolved.constituents, resolved.unresolved
+
+
+def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
+    """Generator-level soft-drop mass and energy of the matched generator jet (NaN if none)."""
+    name = config.truth.genjet_collection
+    if name is None or not has_collection(events, name):
+        nan = ak.full_like(selected.pt, np.nan, dtype=np.float32)
+        return nan, nan
+    gen = fat_jets(events, name)
+    matched = match_generator_jets(selected, gen, config.truth.genjet_match_radius)
+    return (
+        ak.fill_none(matched.sd_mass, np.nan),
+        ak.fill_none(matched.energy, np.nan),
+    )
+
+
+def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
+    """Select fat jets and compute every per-jet quantity and model input for one chunk."""
+    _require(events, config.fatjet_collection, "fatjet_collection")
+    jets = fat_jets(events, config.fatjet_collection)
+    selected = select_fat_jets(jets, config.selection)
+    constituents, unresolved = _constituents(events, config, selected)
+
+    if not is_data and has_collection(events, "Particle"):
+        label = truth_labels(selected, heavy_resonances(events.Particle), config.truth.match_radius)
+    else:
+        label = ak.zeros_like(selected.pt, dtype=np.int8)
+    target_mass, target_energy = (
+        _targets(events, config, selected) if not is_data else (selected.pt * np.nan,) * 2
+    )
+    n_per_event = ak.num(selected.pt, axis=1)
+    flat = {
+        "pt": selected.pt,
+        "eta": selected.eta,
+        "phi": selected.phi,
+        "mass": selected.mass,
+        "energy": selected.energy,
+        "sd_mass": selected.sd_mass,
+        "tau21": ratio(selected.tau2, selected.tau1),
+        "tau32": ratio(selected.tau3, selected.tau2),
+        "n_constituents": ak.num(constituents, axis=2),
+        "label": label,
+        "target_mass": target_mass,
+        "target_energy": target_energy,
+        "event": ak.broadcast_arrays(ak.local_index(n_per_event, axis=0), selected.pt)[0],
+    }
+    jet_table = ak.zip({k: ak.flatten(v, axis=1) for k, v in flat.items()})
+    flat_constituents = ak.flatten(constituents, axis=1)
+    features, mask = padded_constituents(
+        jet_table, flat_constituents, config.constituents.n_constituents
+    )
+    inputs = JetInputs(jet_table, features, mask, unresolved)
+    _check_finite(events, inputs)
+    return inputs
+
+
+def _check_finite(events, inputs: JetInputs) -> None:
+    if not np.isfinite(inputs.constituents).all():
+        raise InputDataError(f"{_chunk_name(events)} has NaN or inf in constituent kinematics.")
+    if not np.isfinite(inputs.jet_matrix()).all():
+        raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")
+
+
+class BoostedJetProcessor(processor.ProcessorABC):
+    """Fills tagger-score, response and control histograms for one chunk of Delphes events."""
+
+    def __init__(self, config, model_runners=None):
+        self.config = config
+        self._runners = model_runners
+
+    @property
+    def taggers(self) -> list[str]:
+        return ["cut_based_top", "cut_based_w"] + [
+            m.name for m in self.config.models if m.task == "tagger"
+        ]
+
+    @property
+    def regressors(self) -> list[str]:
+        names = ["mass_sd", "energy_reco"]
+        for model in self.config.models:
+            if model.task == "mass":
+                names.append(model.name)
+            elif model.task == "energy":
+                names += [model.name, f"energy_linear_{model.name}"]
+        return names
+
+    def _models(self):
+        """Model runners, loaded once per worker process (cached inside the models package)."""
+        if self._runners is None:
+            from boostjet.models.inference import get_runner
+
+            return {m.name: get_runner(m.path) for m in self.config.models}
+        return self._runners
+
+    def process(self, events):
+        dataset = events.metadata["dataset"]
+        settings = self.config.datasets[dataset]
+        inputs = build_jet_inputs(events, self.config, settings.is_data)
+        jets = inputs.jets
+        hists = histograms.book(self.config, self.taggers, self.regressors)
+        truth = histograms.truth_names(ak.to_numpy(jets.label), settings.is_data)
+        pt = ak.to_numpy(jets.pt)
+        sd_mass = ak.to_numpy(jets.sd_mass)
+        window = self.config.cut_based
+        scores = {
+            "cut_based_top": cut_based_score(
+                sd_mass, ak.to_numpy(jets.tau32), window.top_mass_window
+            ),
+            "cut_based_w": cut_based_score(sd_mass, ak.to_numpy(jets.tau21), window.w_mass_window),
+        }
+        predictions = {
+            "mass_sd": (sd_mass, "mass"),
+            "energy_reco": (ak.to_numpy(jets.energy), "energy"),
+        }
+        if len(pt):
+            predictions |= self._evaluate_models(inputs, scores)
+        for name, score in scores.items():
+            hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)
+        for name in histograms.CONTROL_VARIABLES:
+            hists[f"control_{name}"].fill(
+                dataset=dataset, truth=truth, pt=pt, **{name: ak.to_numpy(jets[name])}
+            )
+        if not settings.is_data:
+            self._fill_responses(hists, dataset, jets, predictions)
+        cutflow = {
+            "events_processed": len(events),
+            "fat_jets_selected": len(pt),
+            "constituent_refs_unresolved": inputs.unresolved_refs,
+        }
+        return {"histograms": hists, "cutflow": {dataset: cutflow}}
+
+    def _evaluate_models(self, inputs: JetInputs, scores: dict) -> dict[str, tuple]:
+        """Fill ``scores`` with tagger outputs; return regressor outputs with their target kind."""
+        predictions = {}
+        jet_matrix = inputs.jet_matrix()
+        for model in self.config.models:
+            runner = self._models()[model.name]
+            output = runner.predict(inputs.constituents, inputs.mask, jet_matrix)
+            if model.task == "tagger":
+                scores[model.name] = output
+            elif model.task == "mass":
+                predictions[model.name] = (output, "mass")
+            else:
+                predictions[model.name] = (output[:, 0], "energy")
+                offset, slope = runner.metadata.linear_calibration
+                linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
+                predictions[f"energy_linear_{model.name}"] = (linear, "energy")
+        return predictions
+
+    def _fill_responses(self, hists, dataset, jets, predictions) -> None:
+        pt = ak.to_numpy(jets.pt)
+        abseta = np.abs(ak.to_numpy(jets.eta))
+        for name, (predicted, kind) in predictions.items():
+            target = ak.to_numpy(jets[f"target_{kind}"])
+            valid = np.isfinite(target) & (target > 0)
+            response = predicted[valid] / target[valid]
+            hists[f"response_{name}"].fill(
+                dataset=dataset, pt=pt[valid], abseta=abseta[valid], response=response
+            )
+            if f"energy_response_{name}" in hists:
+                hists[f"energy_response_{name}"].fill(
+                    dataset=dataset, energy_true=target[valid], response=response
+                )
+
+    def postprocess(self, accumulator):
+        return accumulator
