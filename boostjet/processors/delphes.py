@@ -19,6 +19,8 @@ import numpy as np
 from coffea.nanoevents import transforms
 from coffea.nanoevents.schemas import DelphesSchema
 
+from boostjet.errors import InputDataError
+
 
 def _split_key(key: str) -> str:
     """Map a flat-layout key ``C.Field`` onto the genuine ``C/C.Field``; leave others alone."""
@@ -63,15 +65,31 @@ def _tau(jets: ak.Array, n: int) -> ak.Array:
     fields = ak.fields(jets)
     if "Tau_5" in fields:
         return jets.Tau_5[:, :, n - 1]
+    _require_fields(jets, (f"Tau{n}",), "Tau[5]")
     return jets[f"Tau{n}"]
 
 
 def _softdrop_p4(jets: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
     """Soft-drop groomed (px, py, pz, E) from ``SoftDroppedJet`` or the flat four branches."""
-    if "SoftDroppedJet" in ak.fields(jets):
-        p4 = jets.SoftDroppedJet
+    fields = ak.fields(jets)
+    if "SoftDroppedJet" in fields or "SoftDroppedP4_5" in fields:
+        # Delphes 3.3 has only SoftDroppedP4[5], whose first entry is the groomed jet
+        p4 = jets.SoftDroppedJet if "SoftDroppedJet" in fields else jets.SoftDroppedP4_5[:, :, 0]
         return p4.x, p4.y, p4.z, p4.t
-    return jets.SoftDroppedPx, jets.SoftDroppedPy, jets.SoftDroppedPz, jets.SoftDroppedE
+    flat = ("SoftDroppedPx", "SoftDroppedPy", "SoftDroppedPz", "SoftDroppedE")
+    _require_fields(jets, flat, "SoftDroppedJet")
+    return tuple(jets[name] for name in flat)
+
+
+def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -> None:
+    """Substructure leaves are card-dependent: name the missing one instead of a KeyError."""
+    missing = [name for name in names if name not in ak.fields(jets)]
+    if missing:
+        collection = ak.parameters(jets).get("collection_name", "the jet collection")
+        raise InputDataError(
+            f"jet collection '{collection}' has no {genuine_name} (nor flat {missing[0]}): "
+            "its Delphes card stores no substructure; choose a fat-jet collection that does."
+        )
 
 
 def invariant_mass(px, py, pz, energy):

@@ -155,8 +155,8 @@ def truth_labels(jets: ak.Array, resonances: ak.Array, radius: float) -> ak.Arra
     all_inside = (n_quarks > 0) & (n_in == n_quarks)
     is_top = ak.any((res.kind == 1) & all_inside & (dr_res < radius), axis=-1)
     both_w_quarks = ak.sum(inside[:, :, :, 1:], axis=-1) == 2
-    w_inside = ((res.kind == 2) & all_inside) | ((res.kind == 1) & both_w_quarks)
-    is_w = ak.any(w_inside & (dr_res < radius), axis=-1)
+    lone_w = (res.kind == 2) & all_inside & (dr_res < radius)
+    is_w = ak.any(lone_w | ((res.kind == 1) & both_w_quarks), axis=-1)
     near = ak.any((dr_res < radius) | (n_in > 0), axis=-1)
     label = ak.where(is_top, 1, ak.where(is_w, 2, ak.where(near, 3, 0)))
     return ak.values_astype(label, np.int8)

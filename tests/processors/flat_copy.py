@@ -40,9 +40,7 @@ def write_flat_copy(source: Path, target: Path, fatjet: str = "FatJet") -> Path:
     collections = {
         fatjet: _jets(tree, fatjet),
         f"{fatjet}Constituent": _association(tree, fatjet),
-        "EFlowTrack": {
-            f: tree[f"EFlowTrack/EFlowTrack.{f}"].array() for f in TRACK_FIELDS
-        },
+        "EFlowTrack": {f: tree[f"EFlowTrack/EFlowTrack.{f}"].array() for f in TRACK_FIELDS},
     }
     for name in ("EFlowPhoton", "EFlowNeutralHadron"):
         collections[name] = {f: tree[f"{name}/{name}.{f}"].array() for f in TOWER_FIELDS}

@@ -1,0 +1,72 @@
+"""The processor on a real Delphes file: every selected jet lands in the histograms once."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+from test_delphes import SHARED, load, needs_shared
+
+from boostjet.errors import InputDataError
+from boostjet.pipeline.config import RunConfig
+from boostjet.processors.constituents import CONSTITUENT_FEATURES
+from boostjet.processors.tagging import JET_FEATURES, BoostedJetProcessor, build_jet_inputs
+
+
+def config(**changes) -> RunConfig:
+    base = {
+        "datasets": {"tth": {"files": ["x.root"]}},
+        "selection": {"pt_min": 200.0},
+        "truth": {"genjet_collection": None},
+        "histograms": {"pt_edges": [200, 300, 500]},
+    }
+    return RunConfig.model_validate(base | changes)
+
+
+def events_of(name):
+    events = load(SHARED / name)
+    events.metadata["dataset"] = "tth"
+    return events
+
+
+@needs_shared
+def test_processor_fills_every_selected_jet_once():
+    events = events_of("tth_hbb_cms_fatjet.root")
+    out = BoostedJetProcessor(config()).process(events)
+    assert out["cutflow"]["tth"] == {
+        "events_processed": 10,
+        "fat_jets_selected": 6,
+        "constituent_refs_unresolved": 0,
+    }
+    for name in ("score_cut_based_top", "score_cut_based_w", "control_sd_mass"):
+        assert out["histograms"][name].sum(flow=True).value == 6
+
+
+@needs_shared
+def test_jet_inputs_match_the_jets_and_their_constituents():
+    inputs = build_jet_inputs(events_of("tth_hbb_cms_fatjet.root"), config(), is_data=False)
+    assert inputs.constituents.shape == (6, 64, len(CONSTITUENT_FEATURES))
+    assert inputs.jet_matrix().shape == (6, len(JET_FEATURES))
+    np.testing.assert_array_equal(inputs.mask.sum(axis=1), ak.to_numpy(inputs.jets.n_constituents))
+    # constituent pT sums (first 64 of at most 43) equal the jets' scalar pT sums of constituents
+    pt = inputs.constituents[:, :, CONSTITUENT_FEATURES.index("pt")]
+    assert np.all(np.diff(pt, axis=1)[inputs.mask[:, 1:]] <= 0)  # pT-ordered
+
+
+@needs_shared
+def test_missing_fat_jet_collection_names_the_file_and_option():
+    events = events_of("zh_tag_1_delphes_events.root")
+    try:
+        BoostedJetProcessor(config()).process(events)
+    except InputDataError as error:
+        assert "FatJet" in str(error) and "fatjet_collection" in str(error)
+    else:
+        raise AssertionError("a file without FatJet must raise InputDataError")
+
+
+@needs_shared
+def test_delphes_33_jets_with_only_softdroppedp4_can_be_the_tagged_collection():
+    events = events_of("zh_tag_1_delphes_events.root")
+    cfg = config(fatjet_collection="Jet", selection={"pt_min": 20.0})
+    inputs = build_jet_inputs(events, cfg, is_data=False)
+    assert len(inputs.jets) > 0 and inputs.unresolved_refs == 0
+    assert np.all(ak.to_numpy(inputs.jets.sd_mass) <= ak.to_numpy(inputs.jets.mass) + 1e-3)
