@@ -1,0 +1,140 @@
+"""Detector model: resolution formulae, tower binning and the energy flow of hand-made particles."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from boostjet.errors import GenerationError
+from boostjet.generation.detector import (
+    CARDS,
+    DATA_LIKE_CARD,
+    MC_CARD,
+    Calorimeter,
+    StableParticles,
+    Tracker,
+    card_named,
+    energy_resolution,
+    log_normal,
+    pt_resolution,
+    simulate_detector,
+    tower_cells,
+    tracking_efficiency,
+)
+
+PERFECT = dataclasses.replace(
+    MC_CARD,
+    name="perfect",
+    tracker=Tracker(
+        efficiency_barrel=1.0, efficiency_endcap=1.0, resolution_constant=0.0, resolution_slope=0.0
+    ),
+    ecal=Calorimeter(stochastic=0.0, constant=0.0, noise=0.0, energy_min=0.5, eta_max=3.0),
+    hcal=Calorimeter(stochastic=0.0, constant=0.0, noise=0.0, energy_min=1.0, eta_max=5.0),
+)
+
+
+def test_calorimeter_resolution_matches_hand_computed_values():
+    # ECAL at 100 GeV: sqrt(0.05²/100 + 0.005² + (0.25/100)²) = sqrt(5.625e-5)
+    assert energy_resolution(np.array([100.0]), MC_CARD.ecal)[0] == pytest.approx(0.0075)
+    # HCAL at 100 GeV: sqrt(1/100 + 0.05²) = sqrt(0.0125); data-like: sqrt(1.44/100 + 0.05²)
+    assert energy_resolution(np.array([100.0]), MC_CARD.hcal)[0] == pytest.approx(0.111803, 1e-5)
+    assert energy_resolution(np.array([100.0]), DATA_LIKE_CARD.hcal)[0] == pytest.approx(
+        math.sqrt(0.0169), 1e-6
+    )
+
+
+def test_track_resolution_and_efficiency():
+    # σ(pT)/pT = 0.01 ⊕ 2e-4 · 100 = sqrt(1e-4 + 4e-4)
+    assert pt_resolution(np.array([100.0]), MC_CARD.tracker)[0] == pytest.approx(math.sqrt(5e-4))
+    eta = np.array([0.0, 1.49, 1.51, 2.4])
+    assert tracking_efficiency(eta, MC_CARD.tracker).tolist() == [0.97, 0.97, 0.90, 0.90]
+    assert tracking_efficiency(eta, DATA_LIKE_CARD.tracker).tolist() == [0.94, 0.94, 0.87, 0.87]
+
+
+def test_log_normal_has_the_requested_mean_and_width():
+    rng = np.random.default_rng(1)
+    values = log_normal(np.full(200_000, 50.0), np.full(200_000, 5.0), rng)
+    assert values.min() > 0
+    assert values.mean() == pytest.approx(50.0, rel=2e-3)
+    assert values.std() == pytest.approx(5.0, rel=1e-2)
+
+
+def test_tower_cells_of_hand_placed_particles():
+    grid = MC_CARD.towers
+    edges = grid.eta_edges
+    assert len(edges) == 14 + 58 + 14 + 1
+    assert edges[0] == -5.0 and edges[-1] == 5.0
+    eta = np.array([0.01, -0.01, 3.0])
+    phi = np.array([0.01, 0.01, -3.1])
+    cell, eta_low, eta_high, phi_low, phi_high = tower_cells(eta, phi, grid)
+    # |η| < 2.5: 58 bins of 5/58 after the 14 forward bins; 72 φ bins from −π.
+    assert cell[0] == (14 + 29) * 72 + 36
+    assert cell[1] == (14 + 28) * 72 + 36
+    assert eta_high[0] - eta_low[0] == pytest.approx(5 / 58)
+    assert phi_high[0] - phi_low[0] == pytest.approx(2 * math.pi / 72)
+    # 2.5 < η < 5: 14 bins of 2.5/14, 36 φ bins.
+    assert eta_low[2] == pytest.approx(2.5 + 2 * 2.5 / 14)
+    assert cell[2] == (14 + 58 + 2) * 72 + 0
+    assert phi_high[2] - phi_low[2] == pytest.approx(2 * math.pi / 36)
+
+
+def _particles(rows):
+    """StableParticles from (event, pid, charge, pt, eta, phi, mass) rows."""
+    columns = np.array(rows, dtype=float).T
+    event, pid, charge, pt, eta, phi, mass = columns
+    energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+    return StableParticles(
+        event.astype(np.int64), pid.astype(np.int64), charge, pt, eta, phi, mass, energy
+    )
+
+
+def test_energy_flow_of_a_hand_made_event():
+    particles = _particles(
+        [
+            (0, 211, 1, 10.0, 0.3, 0.5, 0.1396),  # tracked pion
+            (0, 13, -1, 20.0, 3.5, 0.0, 0.1057),  # muon outside the tracker: lost
+            (0, 22, 0, 5.0, 1.001, 1.001, 0.0),  # two photons in one ECAL tower
+            (0, 22, 0, 3.0, 1.002, 1.002, 0.0),
+            (0, 2112, 0, 8.0, 1.001, 1.001, 0.9396),  # neutron in the same tower: HCAL part
+            (0, 12, 0, 50.0, 0.0, 0.0, 0.0),  # neutrino: invisible
+            (1, -211, -1, 0.3, 0.0, 2.0, 0.1396),  # below the tracking threshold → HCAL
+            (1, 11, -1, 4.0, 2.8, -1.0, 0.000511),  # electron outside the tracker → ECAL
+            (1, 22, 0, 4.0, 4.0, 1.0, 0.0),  # photon beyond the ECAL → HCAL
+        ]
+    )
+    flow = simulate_detector(particles, PERFECT, np.random.default_rng(0))
+    tracks = flow.tracks
+    assert tracks.event.tolist() == [0]
+    assert tracks.fields["PT"][0] == pytest.approx(10.0)
+    assert tracks.fields["Mass"][0] == pytest.approx(0.1396)
+    assert tracks.fields["PID"].tolist() == [211]
+    photons, hadrons = flow.photons, flow.neutral_hadrons
+    assert photons.event.tolist() == [0, 1]
+    e_photons = 5.0 * math.cosh(1.001) + 3.0 * math.cosh(1.002)
+    assert photons.fields["E"][0] == pytest.approx(e_photons)
+    assert photons.fields["Ehad"].tolist() == [0.0, 0.0]
+    assert photons.fields["E"][1] == pytest.approx(4.0 * math.cosh(2.8), rel=1e-9)
+    assert hadrons.event.tolist() == [0, 1]
+    neutron = math.sqrt((8.0 * math.cosh(1.001)) ** 2 + 0.9396**2)
+    assert hadrons.fields["E"][0] == pytest.approx(neutron)
+    assert hadrons.fields["Eem"][0] == 0.0
+    # The photon and neutron share one tower, hence one position; ET = E / cosh η.
+    assert hadrons.fields["Eta"][0] == photons.fields["Eta"][0]
+    assert abs(photons.fields["Eta"][0] - 1.0) < 5 / 58
+    assert photons.fields["ET"][0] == pytest.approx(e_photons / math.cosh(photons.fields["Eta"][0]))
+    # Event 1: the soft pion (E ≈ 0.33 GeV) stays below the 1 GeV HCAL threshold on its own.
+    assert hadrons.fields["E"][1] == pytest.approx(4.0 * math.cosh(4.0))
+
+
+def test_data_like_card_differs_by_its_documented_causes():
+    assert DATA_LIKE_CARD.hcal.scale > MC_CARD.hcal.scale == 1.0
+    assert DATA_LIKE_CARD.hcal.stochastic > MC_CARD.hcal.stochastic
+    assert DATA_LIKE_CARD.tracker.efficiency_barrel < MC_CARD.tracker.efficiency_barrel
+    assert DATA_LIKE_CARD.ecal == MC_CARD.ecal
+    assert set(CARDS) == {"mc", "data-like"}
+
+
+def test_unknown_card_names_the_option():
+    with pytest.raises(GenerationError, match="'card'"):
+        card_named("atlas")
