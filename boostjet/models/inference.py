@@ -1,0 +1,164 @@
+"""Batched evaluation of exported models on numpy arrays, loading each model once per process.
+
+Inputs must already be clean (finite, float32-representable): checking values is the pipeline's
+job; here only the array shapes are checked against the model's input spec.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+
+import numpy as np
+import torch
+
+from boostjet.errors import ModelError
+from boostjet.models.export import load_model, model_files
+from boostjet.models.spec import InputSpec, ModelMetadata
+
+_cache: dict[tuple[str, str], tuple[torch.jit.ScriptModule, ModelMetadata]] = {}
+_cache_lock = threading.Lock()
+#: Loads from disk per resolved model file, for benchmarks checking "once per process".
+load_counts: Counter[str] = Counter()
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _model_key(path: str | os.PathLike[str]) -> str:
+    return str(model_files(path)[0].resolve())
+
+
+def cached_model(
+    path: str | os.PathLike[str], device: torch.device
+) -> tuple[torch.jit.ScriptModule, ModelMetadata]:
+    """The model at `path` on `device`, read from disk on first use in this process only."""
+    key = (_model_key(path), str(device))
+    with _cache_lock:
+        if key not in _cache:
+            model, metadata = load_model(path)
+            load_counts[key[0]] += 1
+            _cache[key] = (model.to(device), metadata)
+        return _cache[key]
+
+
+def load_count(path: str | os.PathLike[str]) -> int:
+    """How often the model file at `path` was read from disk in this process."""
+    return load_counts[_model_key(path)]
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (the load counters are kept)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def check_spec(metadata: ModelMetadata, expected: InputSpec) -> None:
+    """Raise ModelError naming every field where the model's input spec differs from `expected`."""
+    actual = metadata.input_spec
+    problems = []
+    for field, kind in (("constituent_features", "constituent"), ("jet_features", "jet")):
+        model_names, config_names = getattr(actual, field), getattr(expected, field)
+        missing = [name for name in model_names if name not in config_names]
+        if missing:
+            problems.append(f"it needs {kind} feature(s) {missing} that the configuration lacks")
+        elif model_names != config_names:
+            problems.append(
+                f"{field} are {list(model_names)} for the model but {list(config_names)} "
+                "in the configuration"
+            )
+    if actual.n_constituents != expected.n_constituents:
+        problems.append(
+            f"n_constituents is {actual.n_constituents} for the model "
+            f"but {expected.n_constituents} in the configuration"
+        )
+    if actual.constituent_sources != expected.constituent_sources:
+        problems.append(
+            f"constituent_sources are {list(actual.constituent_sources)} for the model "
+            f"but {list(expected.constituent_sources)} in the configuration"
+        )
+    if problems:
+        raise ModelError(
+            f"Model '{metadata.name}' does not match the configured inputs: {'; '.join(problems)}."
+        )
+
+
+class ModelRunner:
+    """Evaluates one exported model on (constituents [N, P, F], mask [N, P], jet [N, J]) arrays.
+
+    The model is loaded once per process (shared by every runner of the same file and device) and
+    run in float32 batches under `torch.inference_mode`, on CUDA when available. A runner pickles
+    as its path and settings, so a dask worker receiving it loads the model there, once.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        batch_size: int = 4096,
+        device: str | torch.device | None = None,
+        expected_spec: InputSpec | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ModelError(f"Model batch size must be positive, not {batch_size}.")
+        self.path = os.fspath(path)
+        self.batch_size = batch_size
+        self.requested_device = None if device is None else str(device)
+        self.device = default_device() if device is None else torch.device(device)
+        self.model, self.metadata = cached_model(self.path, self.device)
+        if expected_spec is not None:
+            check_spec(self.metadata, expected_spec)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "batch_size": self.batch_size,
+            "device": self.requested_device,
+            "expected_spec": None,
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Per-jet output shape: () for scores and masses, (2,) for (E, σ)."""
+        return (2,) if self.metadata.task == "energy" else ()
+
+    def _check_shapes(self, constituents: np.ndarray, mask: np.ndarray, jet: np.ndarray) -> None:
+        spec = self.metadata.input_spec
+        n_jets = len(constituents)
+        expected = {
+            "constituents": (
+                constituents,
+                (n_jets, spec.n_constituents, len(spec.constituent_features)),
+            ),
+            "mask": (mask, (n_jets, spec.n_constituents)),
+            "jet": (jet, (n_jets, len(spec.jet_features))),
+        }
+        for name, (array, shape) in expected.items():
+            if array.shape != shape:
+                raise ModelError(
+                    f"Model '{self.metadata.name}' ({self.path}) needs {name} of shape {shape}, "
+                    f"got {array.shape}."
+                )
+
+    def __call__(self, constituents: np.ndarray, mask: np.ndarray, jet: np.ndarray) -> np.ndarray:
+        """Outputs for every jet: [N] scores or masses (GeV), or [N, 2] energies and σ (GeV)."""
+        constituents = np.ascontiguousarray(constituents, dtype=np.float32)
+        mask = np.ascontiguousarray(mask, dtype=bool)
+        jet = np.ascontiguousarray(jet, dtype=np.float32)
+        self._check_shapes(constituents, mask, jet)
+        outputs = [np.zeros((0, *self.output_shape), dtype=np.float32)]
+        with torch.inference_mode():
+            for start in range(0, len(constituents), self.batch_size):
+                batch = slice(start, start + self.batch_size)
+                output = self.model(
+                    torch.from_numpy(constituents[batch]).to(self.device),
+                    torch.from_numpy(mask[batch]).to(self.device),
+                    torch.from_numpy(jet[batch]).to(self.device),
+                )
+                outputs.append(output.float().cpu().numpy())
+        return np.concatenate(outputs)

@@ -1,0 +1,111 @@
+"""Jet-energy regressor with a per-jet uncertainty: output [B, 2] = (E, σ) in GeV.
+
+The network predicts the correction to the reconstructed energy E_reco (sum of the constituent
+energies) and the relative resolution: E = E_reco · exp(c), σ = E_reco · (softplus(s) + 10⁻³).
+Working relative to E_reco keeps the outputs O(1) over the whole pT range; the softplus keeps σ
+positive and the floor keeps the Gaussian likelihood (`losses.gaussian_nll_loss`) from collapsing.
+Either encoder of `boostjet.models.regressors` can be used (dense or point cloud).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from boostjet.models.preprocessing import masked, prime_batch_norm
+from boostjet.models.regressors import (
+    CONSTITUENT_FEATURES,
+    JET_FEATURES,
+    DenseJetEncoder,
+    PointCloudJetEncoder,
+)
+from boostjet.models.spec import InputSpec
+from boostjet.models.taggers.particlenet import LITE_BLOCKS
+
+#: Relative resolution σ/E of the untrained network, a sensible start for the likelihood.
+INITIAL_RELATIVE_SIGMA = 0.1
+RELATIVE_SIGMA_FLOOR = 1e-3
+#: Energies below this (GeV) are treated as this, so an empty jet still gets a finite output.
+MIN_ENERGY = 1.0
+
+
+class EnergyRegressor(nn.Module):
+    """Encoder → (c, s) → (E_reco · exp(c), E_reco · (softplus(s) + floor))."""
+
+    def __init__(self, spec: InputSpec, model: str, encoder: nn.Module, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer(
+            "energy_column",
+            torch.tensor(spec.constituent_columns(("E",), model), dtype=torch.long),
+        )
+        self.encoder = encoder
+        self.min_energy = MIN_ENERGY
+        self.relative_sigma_floor = RELATIVE_SIGMA_FLOOR
+        self.output = nn.Linear(n_features, 2)
+        with torch.no_grad():
+            self.output.weight.mul_(0.1)
+            self.output.bias.copy_(
+                torch.tensor([0.0, math.log(math.expm1(INITIAL_RELATIVE_SIGMA))])
+            )
+
+    @torch.no_grad()
+    def fit_normalisation(
+        self, constituents: Tensor, mask: Tensor, jet: Tensor, target: Tensor | None = None
+    ) -> None:
+        """Fit the inputs, then prime the batch norms; no target needed (outputs are relative)."""
+        self.encoder.fit(constituents, mask, jet)
+        prime_batch_norm(self, constituents, mask, jet)
+
+    def forward(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
+        reco_energy = masked(constituents, mask).index_select(-1, self.energy_column).sum((1, 2))
+        reco_energy = reco_energy.clamp(min=self.min_energy)
+        correction, spread = self.output(self.encoder(constituents, mask, jet)).unbind(-1)
+        energy = reco_energy * torch.exp(correction)
+        sigma = reco_energy * (nn.functional.softplus(spread) + self.relative_sigma_floor)
+        return torch.stack([energy, sigma], -1)
+
+
+class DenseEnergyRegressor(EnergyRegressor):
+    """Dense ELU + batch-norm encoder on flattened constituents and jet features."""
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        widths: tuple[int, ...] = (512, 256, 128, 64),
+        n_slots: int | None = None,
+        constituent_features: tuple[str, ...] = CONSTITUENT_FEATURES,
+        jet_features: tuple[str, ...] = JET_FEATURES,
+        dropout: float = 0.0,
+    ) -> None:
+        encoder = DenseJetEncoder(
+            spec,
+            "energy_dnn",
+            widths,
+            n_slots,
+            constituent_features,
+            jet_features,
+            activation=nn.ELU,
+            batch_norm=True,
+            dropout=dropout,
+        )
+        super().__init__(spec, "energy_dnn", encoder, encoder.n_outputs)
+
+
+class PointCloudEnergyRegressor(EnergyRegressor):
+    """ParticleNet blocks and jet features under the (E, σ) head."""
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
+        widths: tuple[int, ...] = (128, 64),
+        use_charge: bool = True,
+        jet_features: tuple[str, ...] = JET_FEATURES,
+        dropout: float = 0.0,
+    ) -> None:
+        encoder = PointCloudJetEncoder(
+            spec, "energy_pointcloud", widths, blocks, use_charge, jet_features, dropout
+        )
+        super().__init__(spec, "energy_pointcloud", encoder, encoder.n_outputs)

@@ -1,0 +1,95 @@
+"""Jet-mass regressors: predicted soft-drop mass in GeV, [B].
+
+`IMLMassRegressor` follows the winning solution of the IML Workshop 2018 jet-mass challenge
+(M. Rieger et al., IML meeting 4 June 2018; a talk, with no arXiv paper that we know of; DESIGN.md
+quotes 41.3 % resolution with the central-74 % MSE loss of `losses.central_mse_loss`): dense
+2048-1024-512-256-128 with ELU and batch norm, here on flattened constituent and jet features.
+`PointCloudMassRegressor` puts the ParticleNet blocks (arXiv:1902.08570) under a regression head.
+Both map their output through a `TargetScale` fitted on the training masses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from boostjet.models.preprocessing import TargetScale, prime_batch_norm
+from boostjet.models.regressors import (
+    CONSTITUENT_FEATURES,
+    JET_FEATURES,
+    DenseJetEncoder,
+    PointCloudJetEncoder,
+)
+from boostjet.models.spec import InputSpec
+from boostjet.models.taggers.particlenet import LITE_BLOCKS
+
+IML_WIDTHS: tuple[int, ...] = (2048, 1024, 512, 256, 128)
+
+
+class MassRegressor(nn.Module):
+    """Encoder → one linear output → target scale (GeV)."""
+
+    def __init__(self, encoder: nn.Module, n_features: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.output = nn.Linear(n_features, 1)
+        self.target_scale = TargetScale()
+
+    @torch.no_grad()
+    def fit_normalisation(
+        self, constituents: Tensor, mask: Tensor, jet: Tensor, target: Tensor | None = None
+    ) -> None:
+        """Fit inputs and output scale (on the target masses [N]), then prime the batch norms."""
+        if target is None:
+            raise ValueError("a mass regressor needs the training target masses to fit its scale")
+        self.encoder.fit(constituents, mask, jet)
+        self.target_scale.fit(target)
+        prime_batch_norm(self, constituents, mask, jet)
+
+    def forward(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
+        encoded = self.encoder(constituents, mask, jet)
+        return self.target_scale(self.output(encoded).squeeze(-1))
+
+
+class IMLMassRegressor(MassRegressor):
+    """IML 2018 network: dense ELU + batch-norm layers on flattened constituent and jet features."""
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        widths: tuple[int, ...] = IML_WIDTHS,
+        n_slots: int | None = None,
+        constituent_features: tuple[str, ...] = CONSTITUENT_FEATURES,
+        jet_features: tuple[str, ...] = JET_FEATURES,
+        dropout: float = 0.0,
+    ) -> None:
+        encoder = DenseJetEncoder(
+            spec,
+            "iml_mass",
+            widths,
+            n_slots,
+            constituent_features,
+            jet_features,
+            activation=nn.ELU,
+            batch_norm=True,
+            dropout=dropout,
+        )
+        super().__init__(encoder, encoder.n_outputs)
+
+
+class PointCloudMassRegressor(MassRegressor):
+    """ParticleNet blocks and jet features under a dense regression head."""
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
+        widths: tuple[int, ...] = (128, 64),
+        use_charge: bool = True,
+        jet_features: tuple[str, ...] = JET_FEATURES,
+        dropout: float = 0.0,
+    ) -> None:
+        encoder = PointCloudJetEncoder(
+            spec, "pointcloud_mass", widths, blocks, use_charge, jet_features, dropout
+        )
+        super().__init__(encoder, encoder.n_outputs)

@@ -1,0 +1,96 @@
+"""ModelRunner: batched numpy evaluation, one load per process, spec checks."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from boostjet.errors import ModelError
+from boostjet.models.export import describe_model, export_model
+from boostjet.models.inference import ModelRunner, check_spec, clear_cache, load_count
+from boostjet.models.registry import build_model
+from boostjet.models.spec import InputSpec, synthetic_jets
+
+SPEC = InputSpec(n_constituents=16)
+
+
+def export(name: str, task: str, directory):
+    torch.manual_seed(0)
+    model = build_model(name, task, SPEC, preset="small")
+    constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(32, SPEC))
+    model.fit_normalisation(constituents, mask, jet)
+    metadata = describe_model(
+        model,
+        name=name,
+        architecture=name,
+        task=task,
+        spec=SPEC,
+        signal="w" if task == "tagger" else None,
+    )
+    return model.eval(), export_model(model, metadata, directory / name)[0]
+
+
+@pytest.fixture(scope="module")
+def tagger(tmp_path_factory):
+    return export("particlenet", "tagger", tmp_path_factory.mktemp("runner"))
+
+
+def test_runner_matches_the_model_in_any_batch_size(tagger):
+    model, path = tagger
+    constituents, mask, jet, _ = synthetic_jets(23, SPEC, seed=4)
+    with torch.no_grad():
+        expected = model(*(torch.from_numpy(a) for a in (constituents, mask, jet))).numpy()
+    for batch_size in (5, 1000):
+        scores = ModelRunner(path, batch_size=batch_size, device="cpu")(constituents, mask, jet)
+        assert scores.dtype == np.float32 and scores.shape == (23,)
+        np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_model_is_loaded_once_per_process(tagger):
+    _, path = tagger
+    clear_cache()
+    before = load_count(path)
+    runners = [ModelRunner(path, device="cpu") for _ in range(3)]
+    restored = pickle.loads(pickle.dumps(runners[0]))
+    assert load_count(path) == before + 1
+    assert restored.model is runners[0].model and restored.batch_size == runners[0].batch_size
+
+
+def test_empty_input_and_energy_output_shapes(tmp_path):
+    _, path = export("energy_dnn", "energy", tmp_path)
+    runner = ModelRunner(path, device="cpu")
+    constituents, mask, jet, _ = synthetic_jets(4, SPEC)
+    assert runner(constituents, mask, jet).shape == (4, 2)
+    assert runner(constituents[:0], mask[:0], jet[:0]).shape == (0, 2)
+
+
+def test_wrong_array_shape_is_a_model_error(tagger):
+    _, path = tagger
+    constituents, mask, jet, _ = synthetic_jets(4, SPEC)
+    with pytest.raises(ModelError, match=r"needs constituents of shape \(4, 16, 10\)"):
+        ModelRunner(path, device="cpu")(constituents[..., :5], mask, jet)
+    with pytest.raises(ModelError, match="needs jet of shape"):
+        ModelRunner(path, device="cpu")(constituents, mask, jet[:3])
+
+
+def test_check_spec_names_each_mismatch(tagger):
+    _, path = tagger
+    metadata = ModelRunner(path, device="cpu").metadata
+    check_spec(metadata, SPEC)
+    with pytest.raises(ModelError, match=r"n_constituents is 16 for the model but 100"):
+        check_spec(metadata, SPEC.model_copy(update={"n_constituents": 100}))
+    lacking_charge = SPEC.model_copy(
+        update={"constituent_features": SPEC.constituent_features[:-1]}
+    )
+    with pytest.raises(ModelError, match=r"needs constituent feature\(s\) \['charge'\]"):
+        check_spec(metadata, lacking_charge)
+    reordered = SPEC.model_copy(update={"jet_features": SPEC.jet_features[::-1]})
+    with pytest.raises(ModelError, match="jet_features are"):
+        check_spec(metadata, reordered)
+    with pytest.raises(ModelError, match="constituent_sources"):
+        ModelRunner(
+            path,
+            device="cpu",
+            expected_spec=SPEC.model_copy(update={"constituent_sources": ("Tower",)}),
+        )
