@@ -388,7 +388,8 @@ def _save(fig: Figure, stem: str | Path) -> list[Path]:
 
 
 def _asymmetric(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    return np.vstack([value - lower, upper - value])
+    """Error-bar lengths; a background-subtracted value can leave its [0, 1] interval."""
+    return np.clip(np.vstack([value - lower, upper - value]), 0.0, None)
 
 
 def _bin_slice(axis: hist.axis.Axis, index: int | None) -> slice:

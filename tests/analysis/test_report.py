@@ -1,4 +1,4 @@
-"""The report lists every result and warning and its JSON is strict (no NaN or inf)."""
+"""write_results lists every result and warning, and its JSON is strict (no NaN or inf)."""
 
 import json
 
@@ -6,7 +6,7 @@ import hist
 import numpy as np
 
 from boostjet.analysis import scale_factors, tagger_performance
-from boostjet.analysis.report import write_report
+from boostjet.analysis.report import write_results
 
 
 def test_report_tables_json_and_warnings(tmp_path):
@@ -24,7 +24,7 @@ def test_report_tables_json_and_warnings(tmp_path):
     perf = tagger_performance({"score_dnn": h}, "dnn", metadata=metadata)
     sfs = scale_factors({"score_dnn": h}, "dnn", perf.working_points, metadata)
     figure = tmp_path / "plots" / "roc.png"
-    markdown, summary = write_report(
+    markdown, summary = write_results(
         tmp_path / "report", performances=[perf], scale_factors=sfs, figures=[figure]
     )
     text = markdown.read_text()
