@@ -37,11 +37,13 @@ PERFECT = dataclasses.replace(
 def test_calorimeter_resolution_matches_hand_computed_values():
     # ECAL at 100 GeV: sqrt(0.05²/100 + 0.005² + (0.25/100)²) = sqrt(5.625e-5)
     assert energy_resolution(np.array([100.0]), MC_CARD.ecal)[0] == pytest.approx(0.0075)
-    # HCAL at 100 GeV: sqrt(1/100 + 0.05²) = sqrt(0.0125); data-like: sqrt(1.44/100 + 0.05²)
+    # HCAL at 100 GeV: sqrt(1/100 + 0.05²) = sqrt(0.0125); data-like: sqrt(1.69/100 + 0.05²)
     assert energy_resolution(np.array([100.0]), MC_CARD.hcal)[0] == pytest.approx(0.111803, 1e-5)
     assert energy_resolution(np.array([100.0]), DATA_LIKE_CARD.hcal)[0] == pytest.approx(
-        math.sqrt(0.0169), 1e-6
+        math.sqrt(0.0194), 1e-6
     )
+    # The data-like ECAL differs only in its scale: same resolution.
+    assert energy_resolution(np.array([100.0]), DATA_LIKE_CARD.ecal)[0] == pytest.approx(0.0075)
 
 
 def test_track_resolution_and_efficiency():
@@ -49,7 +51,7 @@ def test_track_resolution_and_efficiency():
     assert pt_resolution(np.array([100.0]), MC_CARD.tracker)[0] == pytest.approx(math.sqrt(5e-4))
     eta = np.array([0.0, 1.49, 1.51, 2.4])
     assert tracking_efficiency(eta, MC_CARD.tracker).tolist() == [0.97, 0.97, 0.90, 0.90]
-    assert tracking_efficiency(eta, DATA_LIKE_CARD.tracker).tolist() == [0.94, 0.94, 0.87, 0.87]
+    assert tracking_efficiency(eta, DATA_LIKE_CARD.tracker).tolist() == [0.90, 0.90, 0.82, 0.82]
 
 
 def test_log_normal_has_the_requested_mean_and_width():
@@ -128,11 +130,47 @@ def test_energy_flow_of_a_hand_made_event():
 
 
 def test_data_like_card_differs_by_its_documented_causes():
-    assert DATA_LIKE_CARD.hcal.scale > MC_CARD.hcal.scale == 1.0
-    assert DATA_LIKE_CARD.hcal.stochastic > MC_CARD.hcal.stochastic
-    assert DATA_LIKE_CARD.tracker.efficiency_barrel < MC_CARD.tracker.efficiency_barrel
-    assert DATA_LIKE_CARD.ecal == MC_CARD.ecal
+    mc, data = MC_CARD, DATA_LIKE_CARD
+    # Calorimeter response 10 % low in both calorimeters (simulation is 1.0).
+    assert mc.ecal.scale == mc.hcal.scale == 1.0
+    assert data.ecal.scale == data.hcal.scale == 0.90
+    # Fewer tracks: 7 (barrel) and 8 (endcap) percentage points lower.
+    assert data.tracker.efficiency_barrel == pytest.approx(mc.tracker.efficiency_barrel - 0.07)
+    assert data.tracker.efficiency_endcap == pytest.approx(mc.tracker.efficiency_endcap - 0.08)
+    # Worse HCAL stochastic term; nothing else differs.
+    assert (mc.hcal.stochastic, data.hcal.stochastic) == (1.0, 1.3)
+    assert dataclasses.replace(data.ecal, scale=1.0) == mc.ecal
+    assert dataclasses.replace(data.hcal, scale=1.0, stochastic=1.0) == mc.hcal
+    assert dataclasses.replace(data.tracker, efficiency_barrel=0.97, efficiency_endcap=0.90) == (
+        mc.tracker
+    )
+    assert data.towers == mc.towers
     assert set(CARDS) == {"mc", "data-like"}
+
+
+def test_data_like_calorimeter_measures_ten_percent_low():
+    # Without smearing a tower reads scale × deposit: 0.9 × (5 + 3) GeV of photons in ECAL and
+    # 0.9 × 20 GeV of the neutron in HCAL; the track is not scaled.
+    unsmeared = dataclasses.replace(
+        DATA_LIKE_CARD,
+        tracker=PERFECT.tracker,
+        ecal=dataclasses.replace(PERFECT.ecal, scale=DATA_LIKE_CARD.ecal.scale),
+        hcal=dataclasses.replace(PERFECT.hcal, scale=DATA_LIKE_CARD.hcal.scale),
+    )
+    particles = _particles(
+        [
+            (0, 211, 1, 10.0, 0.0, 0.5, 0.1396),
+            (0, 22, 0, 5.0, 0.001, 1.001, 0.0),
+            (0, 22, 0, 3.0, 0.002, 1.002, 0.0),
+            (0, 2112, 0, 20.0, 0.001, 1.001, 0.0),
+        ]
+    )
+    flow = simulate_detector(particles, unsmeared, np.random.default_rng(0))
+    assert flow.tracks.fields["PT"].tolist() == [pytest.approx(10.0)]
+    e_photons = 5.0 * math.cosh(0.001) + 3.0 * math.cosh(0.002)
+    assert flow.photons.fields["E"].tolist() == [pytest.approx(0.9 * e_photons)]
+    e_neutron = 20.0 * math.cosh(0.001)
+    assert flow.neutral_hadrons.fields["E"].tolist() == [pytest.approx(0.9 * e_neutron)]
 
 
 def test_unknown_card_names_the_option():
