@@ -31,7 +31,7 @@ class Dataset(_Strict):
     cross_section: PositiveFloat = 1.0
     """Cross-section in pb (simulation); with ``luminosity`` it scales the sample to data."""
     events_generated: PositiveInt | None = None
-    """Events the sample was made from; None means the events read."""
+    """Events the sample was made from; None means the events processed (read minus skipped)."""
 
 
 class Selection(_Strict):
@@ -116,7 +116,12 @@ class JobQueue(_Strict):
     memory: str = "4GB"
     walltime: str = "01:00:00"
     queue: str | None = None
+    disk: str = "4GB"
+    """Scratch disk per job (HTCondor only)."""
     job_extra_directives: list[str] = []
+    """Extra scheduler directives; for HTCondor written as ``key = value``."""
+    job_script_prologue: list[str] = []
+    """Shell lines run before the worker starts, e.g. ``source /path/to/.venv/bin/activate``."""
 
 
 class Executor(_Strict):
@@ -131,6 +136,8 @@ class Executor(_Strict):
     retries: Annotated[int, Field(ge=0)] = 2
     skip_bad_files: bool = False
     dashboard_address: str = "127.0.0.1:0"
+    connect_timeout: PositiveFloat = 10.0
+    """Seconds to wait for an existing scheduler (``scheduler``) to answer."""
 
     @field_validator("scheduler")
     @classmethod
@@ -138,6 +145,16 @@ class Executor(_Strict):
         if value is not None and not value.startswith(("tcp://", "tls://", "inproc://", "ws://")):
             raise ValueError("must look like tcp://HOST:PORT")
         return value
+
+    @model_validator(mode="after")
+    def _dask_only(self) -> Executor:
+        if self.scheduler is not None and self.jobqueue is not None:
+            raise ValueError("executor.scheduler and executor.jobqueue exclude each other")
+        if (self.scheduler or self.jobqueue) and self.type not in ("dask", "dask-awkward"):
+            raise ValueError(
+                "executor.scheduler and executor.jobqueue need executor.type dask or dask-awkward"
+            )
+        return self
 
 
 class RunConfig(_Strict):
@@ -178,6 +195,8 @@ def _error_sentence(source: str, error: ValidationError) -> str:
     if first["type"] == "missing":
         return f"{source}: required key '{key}' is missing."
     message = first["msg"].removeprefix("Value error, ")
+    if isinstance(first.get("input"), dict):  # a whole section: the message names its keys
+        return f"{source}: section '{key}' is invalid: {message}."
     return f"{source}: key '{key}' is invalid: {message} (got {first.get('input')!r})."
 
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-#: Constituent features, in the order of the last axis of :func:`padded_constituents`.
-CONSTITUENT_FEATURES = ("E", "px", "py", "pz", "pt", "eta", "phi", "deta", "dphi", "charge")
+from boostjet.models.spec import CONSTITUENT_FEATURES
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,15 @@ def sort_by_pt(constituents: ak.Array) -> ak.Array:
 
 
 def padded_constituents(
-    jets: ak.Array, constituents: ak.Array, n_constituents: int
+    jets: ak.Array,
+    constituents: ak.Array,
+    n_constituents: int,
+    features: tuple[str, ...] = CONSTITUENT_FEATURES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model input: the leading ``n_constituents`` per jet, zero-padded, plus a mask.
 
     ``jets`` and ``constituents`` are flat over jets (``jets``, ``jets * constituents``).
-    Returns ``features [jets, n, len(CONSTITUENT_FEATURES)]`` float32 and ``mask [jets, n]``.
+    Returns ``values [jets, n, len(features)]`` float32 and ``mask [jets, n]``.
     """
     leading = sort_by_pt(constituents)[:, :n_constituents]
     deta = leading.eta - jets.eta
@@ -112,8 +114,8 @@ def padded_constituents(
     }
     counts = ak.to_numpy(ak.num(leading.pt, axis=1))
     n_jets = len(counts)
-    features = np.zeros((n_jets, n_constituents, len(CONSTITUENT_FEATURES)), dtype=np.float32)
+    values = np.zeros((n_jets, n_constituents, len(features)), dtype=np.float32)
     mask = np.arange(n_constituents)[None, :] < counts[:, None]
-    for k, name in enumerate(CONSTITUENT_FEATURES):
-        features[:, :, k][mask] = ak.to_numpy(ak.flatten(columns[name], axis=1))
-    return features, mask
+    for k, name in enumerate(features):
+        values[:, :, k][mask] = ak.to_numpy(ak.flatten(columns[name], axis=1))
+    return values, mask

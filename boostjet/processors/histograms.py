@@ -8,8 +8,11 @@ import numpy as np
 from boostjet.processors.jets import TRUTH_CLASSES
 
 
-def _dataset() -> hist.axis.StrCategory:
-    return hist.axis.StrCategory([], name="dataset", label="Dataset", growth=True)
+def _dataset(dataset: str | None = None) -> hist.axis.StrCategory:
+    """Dataset axis; booking with the chunk's dataset keeps it even when nothing is filled."""
+    return hist.axis.StrCategory(
+        [dataset] if dataset else [], name="dataset", label="Dataset", growth=True
+    )
 
 
 def _truth() -> hist.axis.StrCategory:
@@ -22,10 +25,10 @@ def _pt(edges) -> hist.axis.Variable:
     return hist.axis.Variable(edges, name="pt", label=r"Jet $p_{T}$ [GeV]")
 
 
-def score_histogram(pt_edges, bins: int) -> hist.Hist:
+def score_histogram(pt_edges, bins: int, dataset: str | None = None) -> hist.Hist:
     """Tagger score by dataset, truth class and pT; fine score bins for ROC curves."""
     return hist.Hist(
-        _dataset(),
+        _dataset(dataset),
         _truth(),
         _pt(pt_edges),
         hist.axis.Regular(bins, 0.0, 1.0, name="score", label="Tagger score"),
@@ -33,10 +36,10 @@ def score_histogram(pt_edges, bins: int) -> hist.Hist:
     )
 
 
-def response_histogram(pt_edges, abseta_edges, bins: int) -> hist.Hist:
+def response_histogram(pt_edges, abseta_edges, bins: int, dataset: str | None = None) -> hist.Hist:
     """Regression response (predicted / true) by dataset, pT and |η|."""
     return hist.Hist(
-        _dataset(),
+        _dataset(dataset),
         _pt(pt_edges),
         hist.axis.Variable(abseta_edges, name="abseta", label=r"Jet $|\eta|$"),
         hist.axis.Regular(bins, 0.0, 2.0, name="response", label="Predicted / true"),
@@ -44,10 +47,10 @@ def response_histogram(pt_edges, abseta_edges, bins: int) -> hist.Hist:
     )
 
 
-def energy_response_histogram(energy_edges, bins: int) -> hist.Hist:
+def energy_response_histogram(energy_edges, bins: int, dataset: str | None = None) -> hist.Hist:
     """Energy response by true (generator-level) jet energy, for the σ/E fit."""
     return hist.Hist(
-        _dataset(),
+        _dataset(dataset),
         hist.axis.Variable(energy_edges, name="energy_true", label=r"True jet energy [GeV]"),
         hist.axis.Regular(bins, 0.0, 2.0, name="response", label="Predicted / true"),
         storage=hist.storage.Weight(),
@@ -63,11 +66,11 @@ CONTROL_VARIABLES = {
 }
 
 
-def control_histogram(name: str, pt_edges) -> hist.Hist:
+def control_histogram(name: str, pt_edges, dataset: str | None = None) -> hist.Hist:
     """A jet substructure distribution by dataset, truth class and pT."""
     bins, low, high, label = CONTROL_VARIABLES[name]
     return hist.Hist(
-        _dataset(),
+        _dataset(dataset),
         _truth(),
         _pt(pt_edges),
         hist.axis.Regular(bins, low, high, name=name, label=label),
@@ -75,20 +78,25 @@ def control_histogram(name: str, pt_edges) -> hist.Hist:
     )
 
 
-def book(config, taggers: list[str], regressors: list[str]) -> dict[str, hist.Hist]:
-    """Every histogram of a run, keyed by name, empty."""
+def book(
+    config, taggers: list[str], regressors: dict[str, str], dataset: str | None = None
+) -> dict[str, hist.Hist]:
+    """Every histogram of a run, keyed by name, empty; ``regressors`` maps name → target kind."""
     binning = config.histograms
-    out = {f"score_{t}": score_histogram(binning.pt_edges, binning.score_bins) for t in taggers}
-    for name in regressors:
+    out = {
+        f"score_{t}": score_histogram(binning.pt_edges, binning.score_bins, dataset)
+        for t in taggers
+    }
+    for name, kind in regressors.items():
         out[f"response_{name}"] = response_histogram(
-            binning.pt_edges, binning.abseta_edges, binning.response_bins
+            binning.pt_edges, binning.abseta_edges, binning.response_bins, dataset
         )
-        if name.startswith("energy"):
+        if kind == "energy":
             out[f"energy_response_{name}"] = energy_response_histogram(
-                binning.energy_edges, binning.response_bins
+                binning.energy_edges, binning.response_bins, dataset
             )
     for name in CONTROL_VARIABLES:
-        out[f"control_{name}"] = control_histogram(name, binning.pt_edges)
+        out[f"control_{name}"] = control_histogram(name, binning.pt_edges, dataset)
     return out
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from coffea import processor
 
 from boostjet.errors import InputDataError
+from boostjet.models.spec import JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
     associate_by_delta_r,
@@ -27,19 +28,6 @@ from boostjet.processors.jets import (
     match_generator_jets,
     select_fat_jets,
     truth_labels,
-)
-
-#: Jet-level model inputs, in the order of the ``jet`` array.
-JET_FEATURES = (
-    "pt",
-    "eta",
-    "phi",
-    "mass",
-    "energy",
-    "sd_mass",
-    "tau21",
-    "tau32",
-    "n_constituents",
 )
 
 
@@ -139,7 +127,10 @@ def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
     jet_table = ak.zip({k: ak.flatten(v, axis=1) for k, v in flat.items()})
     flat_constituents = ak.flatten(constituents, axis=1)
     features, mask = padded_constituents(
-        jet_table, flat_constituents, config.constituents.n_constituents
+        jet_table,
+        flat_constituents,
+        config.constituents.n_constituents,
+        config.constituents.features,
     )
     inputs = JetInputs(jet_table, features, mask, unresolved)
     _check_finite(events, inputs)
@@ -153,12 +144,21 @@ def _check_finite(events, inputs: JetInputs) -> None:
         raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")
 
 
+def input_spec(config) -> InputSpec:
+    """The model input layout a run configuration produces; models must declare the same."""
+    return InputSpec(
+        constituent_features=config.constituents.features,
+        n_constituents=config.constituents.n_constituents,
+        jet_features=JET_FEATURES,
+        constituent_sources=config.constituents.collections,
+    )
+
+
 class BoostedJetProcessor(processor.ProcessorABC):
     """Fills tagger-score, response and control histograms for one chunk of Delphes events."""
 
-    def __init__(self, config, model_runners=None):
+    def __init__(self, config):
         self.config = config
-        self._runners = model_runners
 
     @property
     def taggers(self) -> list[str]:
@@ -167,29 +167,28 @@ class BoostedJetProcessor(processor.ProcessorABC):
         ]
 
     @property
-    def regressors(self) -> list[str]:
-        names = ["mass_sd", "energy_reco"]
+    def regressors(self) -> dict[str, str]:
+        """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy)."""
+        kinds = {"mass_sd": "mass", "energy_reco": "energy"}
         for model in self.config.models:
             if model.task == "mass":
-                names.append(model.name)
+                kinds[model.name] = "mass"
             elif model.task == "energy":
-                names += [model.name, f"energy_linear_{model.name}"]
-        return names
+                kinds |= {model.name: "energy", f"energy_linear_{model.name}": "energy"}
+        return kinds
 
-    def _models(self):
-        """Model runners, loaded once per worker process (cached inside the models package)."""
-        if self._runners is None:
-            from boostjet.models.inference import get_runner
+    def _runner(self, model):
+        """The model's runner; the model itself is loaded once per worker process and cached."""
+        from boostjet.models.inference import ModelRunner
 
-            return {m.name: get_runner(m.path) for m in self.config.models}
-        return self._runners
+        return ModelRunner(model.path, expected_spec=input_spec(self.config))
 
     def process(self, events):
         dataset = events.metadata["dataset"]
         settings = self.config.datasets[dataset]
         inputs = build_jet_inputs(events, self.config, settings.is_data)
         jets = inputs.jets
-        hists = histograms.book(self.config, self.taggers, self.regressors)
+        hists = histograms.book(self.config, self.taggers, self.regressors, dataset)
         truth = histograms.truth_names(ak.to_numpy(jets.label), settings.is_data)
         pt = ak.to_numpy(jets.pt)
         sd_mass = ak.to_numpy(jets.sd_mass)
@@ -226,15 +225,15 @@ class BoostedJetProcessor(processor.ProcessorABC):
         predictions = {}
         jet_matrix = inputs.jet_matrix()
         for model in self.config.models:
-            runner = self._models()[model.name]
-            output = runner.predict(inputs.constituents, inputs.mask, jet_matrix)
+            runner = self._runner(model)
+            output = runner(inputs.constituents, inputs.mask, jet_matrix)
             if model.task == "tagger":
                 scores[model.name] = output
             elif model.task == "mass":
                 predictions[model.name] = (output, "mass")
             else:
                 predictions[model.name] = (output[:, 0], "energy")
-                offset, slope = runner.metadata.linear_calibration
+                offset, slope = runner.metadata.training["linear_calibration"]
                 linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
                 predictions[f"energy_linear_{model.name}"] = (linear, "energy")
         return predictions

@@ -1,0 +1,260 @@
+"""The run directory: histograms (pickle + ROOT), summary.json and the resolved config.
+
+``<output>/<name>/`` is written into a temporary sibling directory and renamed into place only when
+every file is complete, so a run directory is either whole or absent. An existing run directory is
+replaced only with ``overwrite``.
+
+Inside ``histograms.root`` every histogram is split along its category axes (``dataset``,
+``truth``), one ROOT histogram per combination: ``score_cut_based_top/ttbar/top`` is the
+``pt × score`` TH2D of dataset ``ttbar``, truth class ``top``. A histogram left with more than three
+numeric axes is split further along its leading ones as ``<axis>_<bin index>``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import pickle
+import platform
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import hist
+import uproot
+import yaml
+
+from boostjet.errors import ConfigError, HistogramError
+from boostjet.pipeline.execute import RunResult
+from boostjet.processors.tagging import BoostedJetProcessor
+
+HISTOGRAMS_PICKLE = "histograms.pkl"
+HISTOGRAMS_ROOT = "histograms.root"
+SUMMARY = "summary.json"
+CONFIG = "config.yaml"
+#: Packages whose versions go into summary.json.
+VERSIONED = ("boostjet", "coffea", "uproot", "awkward", "hist", "torch", "numpy")
+_ROOT_MAX_DIMENSIONS = 3
+
+
+def run_directory(config) -> Path:
+    """Where a run's outputs go: ``<output>/<name>``."""
+    return Path(config.output) / config.name
+
+
+def check_output_directory(directory: Path, overwrite: bool) -> None:
+    """Refuse to touch an existing output directory unless ``overwrite``."""
+    if directory.exists() and not overwrite:
+        raise ConfigError(
+            f"output directory {directory} already exists; pass --overwrite to replace it "
+            "or choose another with --output."
+        )
+
+
+@contextmanager
+def staged_directory(final: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary sibling of ``final`` to write into; it becomes ``final`` on success.
+
+    The old ``final`` (only with ``overwrite``) is swapped out by renames and deleted afterwards;
+    on failure the temporary directory is removed and ``final`` is left as it was.
+    """
+    check_output_directory(final, overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    stage = final.with_name(f".{final.name}.{tag}.tmp")
+    stage.mkdir()
+    try:
+        yield stage
+        if final.exists():
+            old = final.with_name(f".{final.name}.{tag}.old")
+            final.rename(old)
+            stage.rename(final)
+            shutil.rmtree(old)
+        else:
+            stage.rename(final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+# --- ROOT ------------------------------------------------------------------------------------
+
+
+def _is_category(axis) -> bool:
+    return isinstance(axis, hist.axis.StrCategory | hist.axis.IntCategory)
+
+
+def _safe(value) -> str:
+    return str(value).replace("/", "_").replace(";", "_") or "_"
+
+
+def root_objects(name: str, histogram: hist.Hist) -> Iterator[tuple[str, hist.Hist]]:
+    """``(path, histogram)`` pairs that ROOT can hold: category combinations split off."""
+    categories = [axis for axis in histogram.axes if _is_category(axis)]
+    for values in itertools.product(*(list(axis) for axis in categories)):
+        selection = {axis.name: value for axis, value in zip(categories, values, strict=True)}
+        path = "/".join([name, *(_safe(v) for v in values)])
+        yield from _split_dense(path, histogram[selection] if selection else histogram)
+
+
+def _split_dense(path: str, histogram: hist.Hist) -> Iterator[tuple[str, hist.Hist]]:
+    if histogram.ndim <= _ROOT_MAX_DIMENSIONS:
+        yield path, histogram
+        return
+    axis = histogram.axes[0]
+    for index in range(len(axis)):
+        yield from _split_dense(f"{path}/{axis.name}_{index}", histogram[{axis.name: index}])
+
+
+def write_root(path: Path, histograms: dict[str, hist.Hist]) -> None:
+    """Every histogram into one ROOT file, named as in the module docstring."""
+    with uproot.recreate(path) as out:
+        for name, histogram in histograms.items():
+            for key, piece in root_objects(name, histogram):
+                out[key] = piece
+
+
+# --- summary ---------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages a run depends on, and of Python."""
+    return {package: _version(package) for package in VERSIONED} | {
+        "python": platform.python_version()
+    }
+
+
+def _weight(config, name: str, processed: int) -> float | None:
+    """cross_section × luminosity / events for simulation (None without events), 1 for data."""
+    spec = config.datasets[name]
+    if spec.is_data:
+        return 1.0
+    events = spec.events_generated or processed
+    return spec.cross_section * config.luminosity / events if events else None
+
+
+def _tagger_signal(model) -> str | None:
+    from boostjet.models.export import model_files
+    from boostjet.models.spec import ModelMetadata
+
+    return ModelMetadata.from_json(model_files(model.path)[1].read_bytes()).signal
+
+
+def taggers(config) -> dict[str, str | None]:
+    """Tagger name → signal class, for every ``score_<tagger>`` histogram of the processor."""
+    cut_based = {"cut_based_top": "top", "cut_based_w": "w"}
+    models = {m.name: m for m in config.models}
+    return {
+        name: cut_based[name] if name in cut_based else _tagger_signal(models[name])
+        for name in BoostedJetProcessor(config).taggers
+    }
+
+
+def regressors(config) -> dict[str, str]:
+    """Regressor name → "mass" or "energy", for every ``response_<name>`` histogram."""
+    return BoostedJetProcessor(config).regressors
+
+
+def summary(config, result: RunResult) -> dict[str, Any]:
+    """The content of summary.json."""
+    datasets = {}
+    for name, account in result.accounts.items():
+        spec = config.datasets[name]
+        datasets[name] = {
+            "files": account.files,
+            "is_data": spec.is_data,
+            "signal": spec.signal,
+            "cross_section_pb": spec.cross_section,
+            "events_generated": spec.events_generated,
+            "events_read": account.events_read,
+            "events_processed": account.events_processed,
+            "events_skipped": account.events_skipped,
+            "skipped": [asdict(item) for item in account.skipped],
+            "fat_jets_selected": account.fat_jets_selected,
+            "constituent_refs_unresolved": account.constituent_refs_unresolved,
+            "weight": _weight(config, name, account.events_processed),
+        }
+    return {
+        "run": config.name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_sha256": config.digest(),
+        "executor": config.executor.model_dump(mode="json"),
+        "luminosity_pb": config.luminosity,
+        "events_read": sum(d["events_read"] for d in datasets.values()),
+        "events_processed": result.events_processed,
+        "events_skipped": sum(d["events_skipped"] for d in datasets.values()),
+        "wall_time_s": round(result.wall_time, 3),
+        "processing_time_s": round(result.processing_time, 3),
+        "events_per_second": round(result.events_per_second, 1),
+        "datasets": datasets,
+        "histograms": sorted(result.histograms),
+        "taggers": taggers(config),
+        "regressors": regressors(config),
+        "working_points": list(config.working_points),
+        "versions": versions(),
+    }
+
+
+def write_outputs(directory: Path, config, result: RunResult, overwrite: bool = False) -> Path:
+    """Write histograms.pkl, histograms.root, summary.json and config.yaml into ``directory``."""
+    with staged_directory(directory, overwrite) as stage:
+        with open(stage / HISTOGRAMS_PICKLE, "wb") as stream:
+            pickle.dump(result.histograms, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        write_root(stage / HISTOGRAMS_ROOT, result.histograms)
+        text = json.dumps(summary(config, result), indent=2, allow_nan=False)
+        (stage / SUMMARY).write_text(text + "\n")
+        resolved = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+        (stage / CONFIG).write_text(resolved)
+    return directory
+
+
+# --- reading back ----------------------------------------------------------------------------
+
+
+def _existing(run_dir: Path, name: str) -> Path:
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise HistogramError(
+            f"{run_dir} has no {name}; is it the output directory of a boostjet run?"
+        )
+    return path
+
+
+def load_histograms(run_dir: str | Path) -> dict[str, hist.Hist]:
+    """The histograms of a finished run, from its histograms.pkl."""
+    path = _existing(Path(run_dir), HISTOGRAMS_PICKLE)
+    try:
+        with open(path, "rb") as stream:
+            histograms = pickle.load(stream)
+    except Exception as error:
+        raise HistogramError(f"{path} cannot be read ({type(error).__name__}).") from None
+    if not isinstance(histograms, dict) or not all(
+        isinstance(h, hist.Hist) for h in histograms.values()
+    ):
+        raise HistogramError(f"{path} does not hold a dictionary of hist.Hist histograms.")
+    return histograms
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The summary.json of a finished run."""
+    path = _existing(Path(run_dir), SUMMARY)
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise HistogramError(f"{path} is not valid JSON ({error}).") from None
+    if not isinstance(content, dict) or "datasets" not in content:
+        raise HistogramError(f"{path} is not a boostjet run summary (no 'datasets').")
+    return content

@@ -1,0 +1,226 @@
+"""The `boostjet` command: run, dataset, info; every user error is one sentence, exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from boostjet.cli import build_parser, config_overrides, main
+from boostjet.pipeline.outputs import load_histograms, load_summary
+
+REPO = Path(__file__).parents[2]
+BOOSTJET = str(Path(sys.executable).with_name("boostjet"))
+
+
+@pytest.fixture
+def write_config(flat_files, tmp_path):
+    """``write_config(datasets=None, **keys)`` → path of a YAML run config in tmp_path."""
+
+    def write(datasets=None, **keys) -> Path:
+        content = {
+            "name": "cli",
+            "datasets": datasets
+            or {
+                "sig": {"files": [str(flat_files["signal"])], "signal": "top"},
+                "bkg": {"files": [str(flat_files["background"])]},
+            },
+            "histograms": {"score_bins": 20, "response_bins": 20},
+            "executor": {"type": "iterative", "chunksize": 60, "retries": 0},
+            "output": str(tmp_path / "outputs"),
+            "report": False,
+        } | keys
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(content))
+        return path
+
+    return write
+
+
+def _one_sentence_error(capsys, argv: list[str], *expected: str) -> str:
+    """Run ``main(argv)``: exit code 2 and one stderr line holding every ``expected`` text."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for text in expected:
+        assert text in lines[0]
+    return lines[0]
+
+
+def test_run_writes_histograms_and_summary(write_config, tmp_path, capsys):
+    config = write_config()
+    assert main(["run", str(config), "--set", "name=first", "--chunksize", "50"]) == 0
+    run_dir = tmp_path / "outputs" / "first"
+    summary = load_summary(run_dir)
+    assert summary["executor"]["chunksize"] == 50
+    assert summary["datasets"]["sig"]["events_processed"] == 120
+    assert load_histograms(run_dir)["score_cut_based_top"].sum(flow=True).value > 0
+    out = capsys.readouterr()
+    assert "sig" in out.out and "events/s" in out.err
+
+
+def test_skip_bad_files_lists_what_was_skipped_in_the_summary(
+    write_config, flat_files, shared_delphes, tmp_path
+):
+    text = tmp_path / "text.root"
+    text.write_text("not ROOT")
+    eic = shared_delphes / "eic_proton_gun_delphes_output.root"
+    files = [str(flat_files["signal"]), str(flat_files["broken"]), str(text), str(eic)]
+    assert main(["run", str(write_config({"mc": {"files": files}})), "--skip-bad-files"]) == 0
+    mc = load_summary(tmp_path / "outputs" / "cli")["datasets"]["mc"]
+    skipped = {(s["file"], s["entry_start"], s["entry_stop"], s["events"]) for s in mc["skipped"]}
+    assert skipped == {
+        (str(text), 0, None, None),
+        (str(eic), 0, 1000, 1000),
+        (str(flat_files["broken"]), 60, 100, 40),
+    }
+    assert (mc["events_read"], mc["events_processed"], mc["events_skipped"]) == (1220, 180, 1040)
+
+
+def test_every_bad_input_is_one_sentence_naming_it(
+    write_config, shared_delphes, tmp_path, capsys, monkeypatch
+):
+    text = tmp_path / "text.root"
+    text.write_text("not ROOT")
+    truncated = tmp_path / "half.root"
+    content = (shared_delphes / "tth_hbb_cms_fatjet.root").read_bytes()
+    truncated.write_bytes(content[: len(content) // 2])
+    missing = tmp_path / "missing.root"
+    eic = shared_delphes / "eic_proton_gun_delphes_output.root"
+    no_tree = shared_delphes / "bad_delphes.root"
+    for path, sentence in (
+        (missing, f"input file {missing} does not exist."),
+        (text, f"{text} is not a ROOT file."),
+        (truncated, f"{truncated} is not a readable ROOT file (truncated or corrupt"),
+        (no_tree, f"{no_tree} has no tree 'Delphes' (set by tree)."),
+        (eic, f"{eic} (tree 'Delphes') has no fat-jet collection 'FatJet'"),
+    ):
+        config = write_config({"x": {"files": [str(path)]}})
+        _one_sentence_error(capsys, ["run", str(config)], sentence)
+    monkeypatch.chdir(tmp_path)
+    config = write_config({"x": {"files": ["nothing_*.root"]}})
+    _one_sentence_error(capsys, ["run", str(config)], "datasets.x.files", "'nothing_*.root'")
+
+
+def test_bad_options_are_one_sentence_naming_them(write_config, tmp_path, capsys):
+    config = str(write_config())
+    unreachable = ["--scheduler", "tcp://127.0.0.1:9", "--set", "executor.connect_timeout=1"]
+    _one_sentence_error(
+        capsys,
+        ["run", config, *unreachable],
+        "cannot reach the dask scheduler at tcp://127.0.0.1:9",
+    )
+    _one_sentence_error(capsys, ["run", config, "--set", "selection.pt_mn=3"], "selection.pt_mn")
+    _one_sentence_error(capsys, ["run", config, "--workers", "0"], "executor.workers")
+    _one_sentence_error(capsys, ["run", str(tmp_path / "nope.yaml")], "nope.yaml does not exist")
+    (tmp_path / "outputs" / "cli").mkdir(parents=True)
+    _one_sentence_error(
+        capsys, ["run", config], f"output directory {tmp_path / 'outputs' / 'cli'}", "--overwrite"
+    )
+    assert main(["run", config, "--overwrite", "--no-report"]) == 0
+
+
+def test_debug_shows_the_traceback(write_config, tmp_path):
+    from boostjet.errors import InputFileError
+
+    config = write_config({"x": {"files": [str(tmp_path / "missing.root")]}})
+    with pytest.raises(InputFileError):
+        main(["--debug", "run", str(config)])
+
+
+def test_flags_map_onto_config_keys():
+    argv = ["run", "c.yaml", "--set", "executor.workers=3", "--set", "name=x", "--workers", "5"]
+    argv += ["--scheduler", "tcp://h:1", "--chunksize", "7", "--skip-bad-files", "--output", "o"]
+    args = build_parser().parse_args(argv)
+    assert config_overrides(args) == {
+        "executor.workers": 5,
+        "name": "x",
+        "executor.scheduler": "tcp://h:1",
+        "executor.type": "dask",
+        "executor.chunksize": 7,
+        "executor.skip_bad_files": True,
+        "output": "o",
+    }
+    args = build_parser().parse_args(
+        [
+            "dataset",
+            "c.yaml",
+            "--output",
+            "d",
+            "--executor",
+            "dask-awkward",
+            "--scheduler",
+            "tcp://h:1",
+        ]
+    )
+    assert config_overrides(args)["executor.type"] == "dask-awkward"
+
+
+def test_dataset_exports_chunk_files(write_config, tmp_path, capsys):
+    assert main(["dataset", str(write_config()), "--output", str(tmp_path / "jets")]) == 0
+    assert len(list((tmp_path / "jets" / "sig").glob("chunk-*.npz"))) == 2  # 120 events / 60
+    assert "sig:" in capsys.readouterr().err
+
+
+def test_info_describes_genuine_and_flat_files(shared_delphes, flat_files, capsys):
+    assert main(["info", str(shared_delphes / "tth_hbb_cms_fatjet.root")]) == 0
+    out = capsys.readouterr().out
+    assert "events: 10" in out
+    assert "6 in total, 0.60 per event" in out
+    assert "TRefArray" in out and "EFlowNeutralHadron" in out
+    assert main(["info", str(flat_files["signal"])]) == 0
+    assert "FatJetConstituent association" in capsys.readouterr().out
+    assert main(["info", str(shared_delphes / "eic_proton_gun_delphes_output.root")]) == 0
+    assert "no collection 'FatJet'" in capsys.readouterr().out
+    _one_sentence_error(capsys, ["info", str(shared_delphes / "bad_delphes.root")], "--tree")
+
+
+def test_the_shipped_real_delphes_config_fills_histograms(shared_delphes, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # its file path is relative to the repository root
+    argv = ["run", "configs/real_delphes.yaml", "--output", str(tmp_path)]
+    assert main(argv) == 0
+    histograms = load_histograms(tmp_path / "real_delphes")
+    assert histograms["score_cut_based_top"].sum(flow=True).value == 6
+    assert histograms["control_sd_mass"].sum().value == 6
+
+
+def test_the_quickstart_config_names_the_shipped_samples():
+    from boostjet.pipeline.config import load_config
+
+    config = load_config(REPO / "configs" / "quickstart.yaml")
+    assert {name: d.files for name, d in config.datasets.items()} == {
+        "ttbar": ["samples/ttbar_mc.root"],
+        "qcd": ["samples/qcd_mc.root"],
+        "wjets": ["samples/wjets_mc.root"],
+        "data": ["samples/data_like.root"],
+    }
+    assert (config.executor.type, config.executor.workers) == ("futures", 2)
+    assert [name for name, d in config.datasets.items() if d.is_data] == ["data"]
+
+
+def test_the_console_script_prints_one_sentence_and_exits_2(write_config, tmp_path):
+    text = tmp_path / "text.root"
+    text.write_text("hello")
+    config = write_config({"x": {"files": [str(text)]}})
+    done = subprocess.run(
+        [BOOSTJET, "run", str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {text} is not a ROOT file."
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_generate_is_wired_to_the_generator(tmp_path, capsys):
+    output = tmp_path / "tiny.root"
+    argv = ["generate", "--process", "ttbar", "--events", "5", "--seed", "3", "--no-mpi"]
+    assert main([*argv, "--output", str(output)]) == 0
+    assert "wrote" in capsys.readouterr().err
+    assert main(["info", str(output)]) == 0
+    assert "events: 5" in capsys.readouterr().out
+    bad = ["generate", "--process", "nope", "--events", "5", "--output", str(output)]
+    _one_sentence_error(capsys, bad, "Generation option 'process' is invalid")

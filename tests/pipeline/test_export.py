@@ -1,0 +1,131 @@
+"""`boostjet dataset`: chunk arrays equal build_jet_inputs; a manifest; a torch Dataset."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from boostjet.errors import ConfigError
+from boostjet.pipeline.export import export_dataset, read_chunk
+from boostjet.pipeline.fileset import Chunk
+from boostjet.pipeline.trainingdata import ChunkShuffleSampler, JetDataset
+from boostjet.processors.constituents import CONSTITUENT_FEATURES
+from boostjet.processors.jets import TRUTH_CLASSES
+from boostjet.processors.tagging import JET_FEATURES, build_jet_inputs
+
+CHUNKSIZE = 35
+
+
+@pytest.fixture(scope="module")
+def exported(flat_files, tmp_path_factory):
+    """signal (simulation) and background (as data) exported in chunks of 35 events."""
+    from boostjet.pipeline.config import RunConfig
+
+    config = RunConfig.model_validate(
+        {
+            "datasets": {
+                "sig": {"files": [str(flat_files["signal"])], "signal": "top"},
+                "obs": {"files": [str(flat_files["background"])], "is_data": True},
+            },
+            "constituents": {"n_constituents": 16},
+            "executor": {"chunksize": CHUNKSIZE},
+        }
+    )
+    output = tmp_path_factory.mktemp("export") / "jets"
+    return config, output, export_dataset(config, output)
+
+
+def _whole_file(config, path, dataset, entries, is_data):
+    events = read_chunk(Chunk(dataset, str(path), "Delphes", 0, entries))
+    return build_jet_inputs(events, config, is_data)
+
+
+def _concatenated(output, manifest, dataset) -> dict[str, np.ndarray]:
+    parts = [np.load(output / f["path"]) for f in manifest["datasets"][dataset]["files"]]
+    return {
+        key: np.concatenate([p[key] for p in parts]) for key in parts[0].files if key != "dataset"
+    }
+
+
+def test_one_file_per_chunk(exported):
+    _, output, manifest = exported
+    assert len(list((output / "sig").glob("*.npz"))) == math.ceil(120 / CHUNKSIZE)
+    assert len(list((output / "obs").glob("*.npz"))) == math.ceil(80 / CHUNKSIZE)
+    ranges = [(f["entry_start"], f["entry_stop"]) for f in manifest["datasets"]["sig"]["files"]]
+    assert ranges == [(0, 35), (35, 70), (70, 105), (105, 120)]
+
+
+def test_chunk_arrays_equal_build_jet_inputs_on_the_same_events(exported, flat_files):
+    config, output, manifest = exported
+    for dataset, path, entries, is_data in (
+        ("sig", flat_files["signal"], 120, False),
+        ("obs", flat_files["background"], 80, True),
+    ):
+        expected = _whole_file(config, path, dataset, entries, is_data)
+        stored = _concatenated(output, manifest, dataset)
+        n_jets = len(expected.jets)
+        assert stored["constituents"].shape == (n_jets, 16, len(CONSTITUENT_FEATURES))
+        assert stored["jet"].shape == (n_jets, len(JET_FEATURES))
+        np.testing.assert_array_equal(stored["constituents"], expected.constituents)
+        np.testing.assert_array_equal(stored["mask"], expected.mask)
+        np.testing.assert_array_equal(stored["jet"], expected.jet_matrix())
+        np.testing.assert_array_equal(stored["label"], ak.to_numpy(expected.jets.label))
+        np.testing.assert_array_equal(stored["entry"], ak.to_numpy(expected.jets.event))
+        for target in ("target_mass", "target_energy"):
+            np.testing.assert_array_equal(stored[target], ak.to_numpy(expected.jets[target]))
+        assert stored["label"].dtype == np.int8 and stored["mask"].dtype == bool
+    sig_labels = _concatenated(output, manifest, "sig")["label"]
+    assert (sig_labels == TRUTH_CLASSES.index("top")).sum() > 0
+
+
+def test_manifest_describes_the_export(exported):
+    config, output, manifest = exported
+    assert json.loads((output / "manifest.json").read_text()) == manifest
+    assert manifest["config_sha256"] == config.digest()
+    assert manifest["jet_features"] == list(JET_FEATURES)
+    assert manifest["constituent_features"] == list(CONSTITUENT_FEATURES)
+    assert manifest["n_constituents"] == 16
+    sig = manifest["datasets"]["sig"]
+    assert sum(sig["counts_per_class"].values()) == sig["jets"] > 0
+    assert sig["events_read"] == sig["events_processed"] == 120
+    assert manifest["datasets"]["obs"]["is_data"] is True
+
+
+def test_jet_dataset_serves_simulation_jets_to_a_dataloader(exported):
+    _, output, manifest = exported
+    dataset = JetDataset(output)
+    assert len(dataset) == manifest["datasets"]["sig"]["jets"]  # data left out by default
+    assert (
+        len(JetDataset(output, include_data=True))
+        == len(dataset) + (manifest["datasets"]["obs"]["jets"])
+    )
+    sampler = ChunkShuffleSampler(dataset, seed=3)
+    assert sorted(sampler) == list(range(len(dataset)))
+    batch = next(iter(DataLoader(dataset, batch_size=8, sampler=sampler)))
+    assert batch["constituents"].shape == (8, 16, len(CONSTITUENT_FEATURES))
+    assert batch["mask"].dtype == torch.bool and batch["label"].dtype == torch.long
+    first = dataset[0]
+    stored = np.load(output / manifest["datasets"]["sig"]["files"][0]["path"])
+    np.testing.assert_array_equal(first["jet"].numpy(), stored["jet"][0])
+    with pytest.raises(ConfigError, match="has no dataset"):
+        JetDataset(output, datasets=["nope"])
+
+
+def test_skip_bad_files_in_the_export(run_config, flat_files, tmp_path):
+    config = run_config(
+        datasets={"mc": {"files": [str(flat_files["broken"])]}},
+        executor={"chunksize": 50, "skip_bad_files": True, "retries": 0},
+    )
+    manifest = export_dataset(config, tmp_path / "jets")
+    entry = manifest["datasets"]["mc"]
+    assert [(f["entry_start"], f["entry_stop"]) for f in entry["files"]] == [(0, 50)]
+    assert [(s["entry_start"], s["entry_stop"], s["events"]) for s in entry["skipped"]] == [
+        (50, 100, 50)
+    ]
+    assert entry["events_read"] == entry["events_processed"] + entry["events_skipped"]

@@ -1,0 +1,118 @@
+"""Datasets → fileset: globbing, and the pre-flight check that names every bad file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from boostjet.errors import ConfigError, InputFileError
+from boostjet.pipeline.fileset import (
+    build_fileset,
+    check_file,
+    chunk_ranges,
+    chunks_of,
+    coffea_fileset,
+    expand_files,
+)
+
+
+def test_globs_expand_relative_to_the_working_directory(flat_files, monkeypatch):
+    monkeypatch.chdir(flat_files["signal"].parent)
+    files = expand_files("mc", ["*.root", "signal.root"])
+    assert [f.rsplit("/", 1)[-1] for f in files] == [
+        "background.root",
+        "broken.root",
+        "signal.root",
+    ]
+
+
+def test_a_glob_matching_nothing_names_dataset_and_pattern(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"datasets\.ttbar\.files: the pattern 'nope\*\.root'"):
+        expand_files("ttbar", ["nope*.root"])
+
+
+def test_a_missing_plain_path_is_left_for_the_preflight(run_config, tmp_path):
+    config = run_config(datasets={"x": {"files": [str(tmp_path / "missing.root")]}})
+    with pytest.raises(InputFileError, match=r"missing\.root does not exist"):
+        build_fileset(config)
+
+
+def _problem(path, run_config) -> str | None:
+    return check_file("x", str(path), run_config()).problem
+
+
+def test_preflight_names_each_kind_of_bad_file(run_config, shared_delphes, tmp_path):
+    text = tmp_path / "notes.root"
+    text.write_text("not a ROOT file\n")
+    truncated = tmp_path / "cut.root"
+    content = (shared_delphes / "tth_hbb_cms_fatjet.root").read_bytes()
+    truncated.write_bytes(content[: len(content) // 2])
+    cases = {
+        text: f"{text} is not a ROOT file.",
+        truncated: f"{truncated} is not a readable ROOT file (truncated or corrupt",
+        shared_delphes / "bad_delphes.root": "bad_delphes.root has no tree 'Delphes' (set by tree)",
+        shared_delphes / "eic_proton_gun_delphes_output.root": (
+            "eic_proton_gun_delphes_output.root (tree 'Delphes') has no fat-jet collection "
+            "'FatJet' (set by fatjet_collection)."
+        ),
+    }
+    for path, sentence in cases.items():
+        assert sentence in _problem(path, run_config)
+
+
+def test_a_file_cut_after_its_directory_is_caught_by_its_announced_size(flat_files, tmp_path):
+    """uproot can open a file whose tail (baskets) is missing; its header still gives it away."""
+    from boostjet.pipeline.config import RunConfig
+
+    content = flat_files["signal"].read_bytes()
+    cut = tmp_path / "tail_missing.root"
+    cut.write_bytes(content[:-100])
+    config = RunConfig.model_validate({"datasets": {"x": {"files": [str(cut)]}}})
+    problem = check_file("x", str(cut), config).problem
+    assert str(cut) in problem
+    assert "truncated" in problem
+
+
+def test_good_files_are_counted_genuine_and_flat(run_config, shared_delphes, flat_files):
+    genuine = check_file("x", str(shared_delphes / "tth_hbb_cms_fatjet.root"), run_config())
+    flat = check_file("x", str(flat_files["signal"]), run_config())
+    assert (genuine.ok, genuine.entries) == (True, 10)
+    assert (flat.ok, flat.entries) == (True, 120)
+    assert genuine.uuid and flat.uuid
+
+
+def test_skip_bad_files_keeps_bad_files_with_their_reason_and_count(
+    run_config, flat_files, shared_delphes, tmp_path
+):
+    text = tmp_path / "text.root"
+    text.write_text("hello")
+    eic = str(shared_delphes / "eic_proton_gun_delphes_output.root")
+    config = run_config(
+        datasets={"x": {"files": [str(flat_files["signal"]), str(text), eic]}},
+        executor={"skip_bad_files": True, "chunksize": 50},
+    )
+    items = build_fileset(config)["x"]
+    assert [(i.ok, i.entries) for i in items] == [(True, 120), (False, None), (False, 1000)]
+    chunks = chunks_of({"x": items}, "Delphes", 50)
+    assert [(c.start, c.stop) for c in chunks] == [(0, 50), (50, 100), (100, 120)]
+    spec = coffea_fileset({"x": items}, "Delphes", 50)
+    assert list(spec["x"]["files"]) == [str(flat_files["signal"])]
+    assert spec["x"]["files"][str(flat_files["signal"])]["steps"] == [
+        [0, 50],
+        [50, 100],
+        [100, 120],
+    ]
+
+
+def test_chunk_ranges_cover_every_entry_once():
+    assert chunk_ranges(0, 10) == []
+    assert chunk_ranges(10, 10) == [(0, 10)]
+    assert chunk_ranges(25, 10) == [(0, 10), (10, 20), (20, 25)]
+
+
+def test_files_are_not_listed_twice(flat_files, tmp_path, monkeypatch):
+    shutil.copy(flat_files["signal"], tmp_path / "a.root")
+    monkeypatch.chdir(tmp_path)
+    assert len(expand_files("x", ["a.root", str(tmp_path / "a.root"), "*.root"])) == 1
