@@ -80,6 +80,9 @@ class Truth(_Strict):
     match_radius: PositiveFloat = 0.8
     genjet_collection: str | None = "GenFatJet"
     genjet_match_radius: PositiveFloat = 0.4
+    mass_target_min: Annotated[float, Field(ge=0)] = 40.0
+    """Mass responses are filled for generator soft-drop masses above this (GeV): below it the
+    ratio predicted / true of light QCD jets is dominated by the tiny denominator."""
 
 
 class Model(_Strict):

@@ -29,11 +29,11 @@ from coffea import processor
 from coffea.processor import accumulate
 from coffea.processor.executor import WorkItem
 
-from boostjet.errors import BoostjetError, ConfigError, InputFileError
+from boostjet.errors import BoostjetError, ConfigError, InputFileError, ModelError
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of, coffea_fileset
 from boostjet.pipeline.progress import chunk_progress, say
 from boostjet.processors.delphes import BoostjetDelphesSchema
-from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.processors.tagging import BoostedJetProcessor, input_spec
 
 _JOBQUEUE_CLUSTERS = {
     "slurm": "SLURMCluster",
@@ -437,9 +437,25 @@ def execute(config, fileset: Fileset, processor_instance=None) -> RunResult:
     return RunResult(histograms, accounts, time.perf_counter() - start, processing_time)
 
 
+def check_models(config) -> None:
+    """Load every configured model before any chunk runs, so that a missing, corrupt or
+    mismatched model fails at once with one sentence naming it, not inside a worker."""
+    from boostjet.models.inference import ModelRunner
+
+    spec = input_spec(config)
+    for model in config.models:
+        metadata = ModelRunner(model.path, expected_spec=spec).metadata
+        if metadata.task != model.task:
+            raise ModelError(
+                f"models.{model.name}: {model.path} is a {metadata.task} model, "
+                f"not a {model.task} model."
+            )
+
+
 def run(config) -> RunResult:
-    """Pre-flight every file, then run the processor: the whole of ``boostjet run`` but output."""
+    """Pre-flight every file and model, then run the processor: ``boostjet run`` but output."""
     start = time.perf_counter()
+    check_models(config)
     result = execute(config, build_fileset(config))
     result.wall_time = time.perf_counter() - start
     return result

@@ -243,7 +243,8 @@ class BoostedJetProcessor(processor.ProcessorABC):
         abseta = np.abs(ak.to_numpy(jets.eta))
         for name, (predicted, kind) in predictions.items():
             target = ak.to_numpy(jets[f"target_{kind}"])
-            valid = np.isfinite(target) & (target > 0)
+            floor = self.config.truth.mass_target_min if kind == "mass" else 0.0
+            valid = np.isfinite(target) & (target > floor)
             response = predicted[valid] / target[valid]
             hists[f"response_{name}"].fill(
                 dataset=dataset, pt=pt[valid], abseta=abseta[valid], response=response

@@ -1,0 +1,84 @@
+"""Exported models in a run: evaluated per chunk, and refused when they do not fit the config."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from coffea.nanoevents import NanoEventsFactory
+
+from boostjet.cli import main
+from boostjet.models.inference import ModelRunner
+from boostjet.pipeline.config import load_config
+from boostjet.processors.delphes import BoostjetDelphesSchema
+from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "boostjet" / "models" / "trained" / "dnn_top.pt"
+needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} is not shipped")
+
+
+def config_with_model(tmp_path: Path, **extra: str) -> Path:
+    lines = [
+        "name: withmodel",
+        "datasets:",
+        f"  ttbar: {{files: [{ROOT / 'samples' / 'ttbar_mc.root'}], signal: top}}",
+        "models:",
+        f"  - {{name: dnn_top, task: tagger, path: {MODEL}}}",
+        f"output: {tmp_path / 'out'}",
+        "report: false",
+        "executor: {type: iterative, chunksize: 300}",
+        *(f"{k}: {v}" for k, v in extra.items()),
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@needs_model
+def test_processor_scores_equal_the_model_applied_directly(tmp_path):
+    config = load_config(config_with_model(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        events = NanoEventsFactory.from_root(
+            {str(ROOT / "samples" / "ttbar_mc.root"): "Delphes"},
+            schemaclass=BoostjetDelphesSchema,
+            mode="virtual",
+            metadata={"dataset": "ttbar"},
+        ).events()
+    out = BoostedJetProcessor(config).process(events)
+    inputs = build_jet_inputs(events, config, is_data=False)
+    direct = ModelRunner(MODEL)(inputs.constituents, inputs.mask, inputs.jet_matrix())
+    scores = out["histograms"]["score_dnn_top"]
+    assert scores.sum(flow=True).value == len(direct)
+    assert np.all((direct >= 0) & (direct < 1))
+    direct_counts, _ = np.histogram(direct, bins=scores.axes["score"].edges)
+    np.testing.assert_array_equal(scores.project("score").values(), direct_counts)
+
+
+@needs_model
+def test_run_refuses_a_model_whose_input_spec_differs(tmp_path, capsys):
+    config = config_with_model(tmp_path, constituents="{n_constituents: 32}")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "dnn_top" in err and "n_constituents" in err and "Traceback" not in err
+
+
+@needs_model
+def test_run_refuses_a_model_of_another_task(tmp_path, capsys):
+    config = config_with_model(tmp_path)
+    text = config.read_text().replace("task: tagger", "task: mass")
+    config.write_text(text)
+    assert main(["run", str(config)]) == 2
+    assert "not a mass model" in capsys.readouterr().err
+
+
+def test_run_refuses_a_corrupt_model_file(tmp_path, capsys):
+    corrupt = tmp_path / "broken.pt"
+    corrupt.write_bytes(b"not a torchscript archive")
+    config = config_with_model(tmp_path)
+    config.write_text(config.read_text().replace(str(MODEL), str(corrupt)))
+    assert main(["run", str(config)]) == 2
+    assert "broken" in capsys.readouterr().err
