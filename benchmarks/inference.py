@@ -55,8 +55,10 @@ def main() -> None:
     args = parser.parse_args()
     constituents, mask, jet = sample_jets(args.jets)
     models = sorted(TRAINED.glob("*.pt"))
-    print(f"device {default_device()}, torch threads {torch.get_num_threads()}, "
-          f"{args.jets} jets, batch {args.batch_size}, best of {args.rounds} rounds")
+    print(
+        f"device {default_device()}, torch threads {torch.get_num_threads()}, "
+        f"{args.jets} jets, batch {args.batch_size}, best of {args.rounds} rounds"
+    )
     best = {path.stem: np.inf for path in models}
     for _ in range(args.rounds):  # models take turns, so machine noise hits all alike
         for path in models:
@@ -68,8 +70,10 @@ def main() -> None:
     for path in models:
         runner = ModelRunner(path)
         meta = runner.metadata
-        print(f"{path.stem:<22} {meta.task:<7} {meta.n_parameters:>10} "
-              f"{args.jets / best[path.stem]:>10.0f} {load_count(path):>6}")
+        print(
+            f"{path.stem:<22} {meta.task:<7} {meta.n_parameters:>10} "
+            f"{args.jets / best[path.stem]:>10.0f} {load_count(path):>6}"
+        )
 
 
 if __name__ == "__main__":
