@@ -366,7 +366,18 @@ def _decorate(ax: Axes, text: str | None, status: str, loc: str = "best") -> Non
     """Experiment/status line above the axes; selection text as the legend title."""
     ax.text(0.0, 1.01, EXPERIMENT, transform=ax.transAxes, fontweight="bold", va="bottom")
     ax.text(0.2, 1.01, status, transform=ax.transAxes, fontstyle="italic", va="bottom", ha="left")
-    ax.legend(title=text, loc=loc, fontsize="small", title_fontsize="small", alignment="left")
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        ax.text(0.5, 0.5, "no entries", transform=ax.transAxes, ha="center", va="center")
+    ax.legend(
+        handles,
+        labels,
+        title=text,
+        loc=loc,
+        fontsize="small",
+        title_fontsize="small",
+        alignment="left",
+    )
 
 
 def _expand_top(ax: Axes, factor: float = 1.4) -> None:
