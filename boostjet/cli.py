@@ -252,6 +252,7 @@ def add_generate_parser(subparsers) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from boostjet.models.train import TrainingOptions, train
+    from boostjet.pipeline.config import parse_override
 
     options = TrainingOptions(
         model=args.model,
@@ -271,6 +272,7 @@ def _train(args: argparse.Namespace) -> int:
         max_jets=args.max_jets,
         resume=args.resume,
         name=args.name,
+        hyperparameters=dict(parse_override(text) for text in args.hyper),
     )
     result = train(options)
     console.print(f"exported {result['model']} and {result['metadata']}")
@@ -311,6 +313,13 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--preset", choices=("small", "default"), default="small")
     parser.add_argument("--max-jets", type=_positive(int), help="use at most this many jets")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument(
+        "--hyper",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="architecture hyperparameter (value read as YAML), e.g. relative_to_soft_drop=true",
+    )
     _debug_flag(parser, argparse.SUPPRESS)
     parser.set_defaults(handler=_train)
 

@@ -97,7 +97,8 @@ def padded_constituents(
     ``jets`` and ``constituents`` are flat over jets (``jets``, ``jets * constituents``).
     Returns ``values [jets, n, len(features)]`` float32 and ``mask [jets, n]``.
     """
-    leading = sort_by_pt(constituents)[:, :n_constituents]
+    # packing once makes the ten column reads below plain slices instead of ten index carries
+    leading = ak.to_packed(sort_by_pt(constituents)[:, :n_constituents])
     deta = leading.eta - jets.eta
     dphi = delta_phi(leading.phi, jets.phi)
     columns = {
@@ -116,6 +117,7 @@ def padded_constituents(
     n_jets = len(counts)
     values = np.zeros((n_jets, n_constituents, len(features)), dtype=np.float32)
     mask = np.arange(n_constituents)[None, :] < counts[:, None]
-    for k, name in enumerate(features):
-        values[:, :, k][mask] = ak.to_numpy(ak.flatten(columns[name], axis=1))
+    values[mask] = np.stack(
+        [ak.to_numpy(ak.flatten(columns[name], axis=1)) for name in features], axis=-1
+    )
     return values, mask

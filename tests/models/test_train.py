@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from boostjet.cli import main
 from boostjet.models.export import load_model
@@ -91,3 +92,16 @@ def test_unknown_model_is_a_clear_cli_error(exported, tmp_path, capsys):
         main(["train", "--model", "bdt", "--data", str(exported), "--output", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "bdt" in capsys.readouterr().err
+
+
+def test_relative_mass_regressor_starts_from_the_soft_drop_mass():
+    from boostjet.models.registry import build_model
+    from boostjet.models.spec import JET_FEATURES, InputSpec, synthetic_jets
+
+    spec = InputSpec()
+    constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(64, spec, seed=3))
+    model = build_model("iml_mass", "mass", spec, "small", relative_to_soft_drop=True)
+    model.fit_normalisation(constituents, mask, jet, jet[:, JET_FEATURES.index("mass")])
+    model.eval()
+    soft_drop = jet[:, JET_FEATURES.index("sd_mass")]
+    torch.testing.assert_close(model(constituents, mask, jet), soft_drop.clamp(min=1.0))

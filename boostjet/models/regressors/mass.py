@@ -27,13 +27,26 @@ IML_WIDTHS: tuple[int, ...] = (2048, 1024, 512, 256, 128)
 
 
 class MassRegressor(nn.Module):
-    """Encoder → one linear output → target scale (GeV)."""
+    """Encoder → one linear output → mass in GeV.
 
-    def __init__(self, encoder: nn.Module, n_features: int) -> None:
+    Absolute (default, as the IML 2018 solution): the output is mapped by a target scale fitted on
+    the training masses. ``relative_to_soft_drop``: the output is a log-correction to the
+    reconstructed soft-drop mass, m = m_SD · exp(output), with the output layer starting at zero,
+    so training starts from the baseline and can only learn what it improves.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, n_features: int, spec: InputSpec, relative_to_soft_drop: bool
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.output = nn.Linear(n_features, 1)
         self.target_scale = TargetScale()
+        self.relative_to_soft_drop = relative_to_soft_drop
+        self.soft_drop_column = spec.jet_columns(("sd_mass",), "mass regressor")[0]
+        if relative_to_soft_drop:
+            nn.init.zeros_(self.output.weight)
+            nn.init.zeros_(self.output.bias)
 
     @torch.no_grad()
     def fit_normalisation(
@@ -47,8 +60,11 @@ class MassRegressor(nn.Module):
         prime_batch_norm(self, constituents, mask, jet)
 
     def forward(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
-        encoded = self.encoder(constituents, mask, jet)
-        return self.target_scale(self.output(encoded).squeeze(-1))
+        output = self.output(self.encoder(constituents, mask, jet)).squeeze(-1)
+        if self.relative_to_soft_drop:
+            soft_drop_mass = jet[:, self.soft_drop_column].clamp(min=1.0)
+            return soft_drop_mass * torch.exp(output)
+        return self.target_scale(output)
 
 
 class IMLMassRegressor(MassRegressor):
@@ -62,6 +78,7 @@ class IMLMassRegressor(MassRegressor):
         constituent_features: tuple[str, ...] = CONSTITUENT_FEATURES,
         jet_features: tuple[str, ...] = JET_FEATURES,
         dropout: float = 0.0,
+        relative_to_soft_drop: bool = False,
     ) -> None:
         encoder = DenseJetEncoder(
             spec,
@@ -74,7 +91,7 @@ class IMLMassRegressor(MassRegressor):
             batch_norm=True,
             dropout=dropout,
         )
-        super().__init__(encoder, encoder.n_outputs)
+        super().__init__(encoder, encoder.n_outputs, spec, relative_to_soft_drop)
 
 
 class PointCloudMassRegressor(MassRegressor):
@@ -88,8 +105,9 @@ class PointCloudMassRegressor(MassRegressor):
         use_charge: bool = True,
         jet_features: tuple[str, ...] = JET_FEATURES,
         dropout: float = 0.0,
+        relative_to_soft_drop: bool = False,
     ) -> None:
         encoder = PointCloudJetEncoder(
             spec, "pointcloud_mass", widths, blocks, use_charge, jet_features, dropout
         )
-        super().__init__(encoder, encoder.n_outputs)
+        super().__init__(encoder, encoder.n_outputs, spec, relative_to_soft_drop)
