@@ -70,3 +70,34 @@ def test_delphes_33_jets_with_only_softdroppedp4_can_be_the_tagged_collection():
     inputs = build_jet_inputs(events, cfg, is_data=False)
     assert len(inputs.jets) > 0 and inputs.unresolved_refs == 0
     assert np.all(ak.to_numpy(inputs.jets.sd_mass) <= ak.to_numpy(inputs.jets.mass) + 1e-3)
+
+
+@needs_shared
+def test_nan_in_jet_kinematics_is_a_clear_error(tmp_path):
+    import uproot
+    from flat_copy import write_flat_copy
+
+    flat = write_flat_copy(SHARED / "tth_hbb_cms_fatjet.root", tmp_path / "flat.root")
+    arrays = uproot.open(flat)["Delphes"].arrays(library="ak")
+    records = {}
+    for name in ("FatJet", "FatJetConstituent", "EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron"):
+        fields = [f for f in arrays.fields if f.startswith(f"{name}.")]
+        records[name] = ak.zip({f.split(".", 1)[1]: arrays[f] for f in fields})
+    records["FatJet"]["Mass"] = records["FatJet"].Mass * np.float32(np.nan)
+    broken = tmp_path / "nan.root"
+    with uproot.recreate(broken) as out:
+        out.mktree(
+            "Delphes",
+            {k: v.type for k, v in records.items()},
+            counter_name=lambda c: f"{c}_size",
+            field_name=lambda c, f: f"{c}.{f}",
+        )
+        out["Delphes"].extend(records)
+    events = load(broken)
+    events.metadata.update(dataset="tth", filename=str(broken), entrystart=0, entrystop=10)
+    try:
+        build_jet_inputs(events, config(), is_data=False)
+    except InputDataError as error:
+        assert "NaN or inf" in str(error) and "nan.root" in str(error)
+    else:
+        raise AssertionError("NaN jet masses must raise InputDataError")
