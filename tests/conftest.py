@@ -14,7 +14,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-import uproot
+
+from boostjet.generation.writer import write_flat
 
 SHARED_DELPHES = Path(__file__).parents[1].parent / "shared" / "delphes"
 
@@ -174,15 +175,7 @@ def write_flat_delphes(
     records["Event"] = ak.zip(
         {"Number": ak.Array([[i] for i in range(n_events)]), "Weight": ak.Array([[1.0]] * n_events)}
     )
-    with uproot.recreate(path) as out:
-        out.mktree(
-            "Delphes",
-            {name: record.type for name, record in records.items()},
-            counter_name=lambda c: f"{c}_size",
-            field_name=lambda c, f: f"{c}.{f}",
-        )
-        out["Delphes"].extend(records)
-    return path
+    return write_flat(path, records)
 
 
 @pytest.fixture(scope="session")

@@ -99,6 +99,24 @@ def conform(collections: dict[str, ak.Array]) -> dict[str, ak.Array]:
     }
 
 
+def make_flat_tree(file: uproot.WritableDirectory, types: dict[str, ak.types.Type]):
+    """An empty ``Delphes`` tree with the flat layout's names: ``C.Field`` and ``C_size``."""
+    return file.mktree(
+        TREE,
+        types,
+        counter_name=lambda collection: f"{collection}_size",
+        field_name=lambda collection, field: f"{collection}.{field}",
+    )
+
+
+def write_flat(path: Path, collections: dict[str, ak.Array]) -> Path:
+    """Write any jagged collections (events × entries records) as one flat-layout file."""
+    with uproot.recreate(path) as file:
+        make_flat_tree(file, {name: records.type for name, records in collections.items()})
+        file[TREE].extend(collections)
+    return path
+
+
 class FlatDelphesWriter:
     """Writes batches of events to one ROOT file in the flat Delphes layout, batch by batch."""
 
@@ -111,12 +129,7 @@ class FlatDelphesWriter:
     def __enter__(self) -> FlatDelphesWriter:
         """Create the file and the empty ``Delphes`` tree."""
         self._file = uproot.recreate(self.path)
-        self._tree = self._file.mktree(
-            TREE,
-            _types(),
-            counter_name=lambda collection: f"{collection}_size",
-            field_name=lambda collection, field: f"{collection}.{field}",
-        )
+        self._tree = make_flat_tree(self._file, _types())
         return self
 
     def extend(self, collections: dict[str, ak.Array]) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import awkward as ak
 import uproot
 
+from boostjet.generation.writer import write_flat
+
 JET_FIELDS = ("fUniqueID", "PT", "Eta", "Phi", "Mass")
 TRACK_FIELDS = ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi")
 TOWER_FIELDS = ("fUniqueID", "ET", "Eta", "Phi", "E", "Eem", "Ehad")
@@ -44,13 +46,4 @@ def write_flat_copy(source: Path, target: Path, fatjet: str = "FatJet") -> Path:
     }
     for name in ("EFlowPhoton", "EFlowNeutralHadron"):
         collections[name] = {f: tree[f"{name}/{name}.{f}"].array() for f in TOWER_FIELDS}
-    records = {name: ak.zip(fields) for name, fields in collections.items()}
-    with uproot.recreate(target) as out:
-        out.mktree(
-            "Delphes",
-            {name: record.type for name, record in records.items()},
-            counter_name=lambda c: f"{c}_size",
-            field_name=lambda c, f: f"{c}.{f}",
-        )
-        out["Delphes"].extend(records)
-    return target
+    return write_flat(target, {name: ak.zip(fields) for name, fields in collections.items()})

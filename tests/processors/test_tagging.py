@@ -77,6 +77,8 @@ def test_nan_in_jet_kinematics_is_a_clear_error(tmp_path):
     import uproot
     from flat_copy import write_flat_copy
 
+    from boostjet.generation.writer import write_flat
+
     flat = write_flat_copy(SHARED / "tth_hbb_cms_fatjet.root", tmp_path / "flat.root")
     arrays = uproot.open(flat)["Delphes"].arrays(library="ak")
     records = {}
@@ -84,15 +86,7 @@ def test_nan_in_jet_kinematics_is_a_clear_error(tmp_path):
         fields = [f for f in arrays.fields if f.startswith(f"{name}.")]
         records[name] = ak.zip({f.split(".", 1)[1]: arrays[f] for f in fields})
     records["FatJet"]["Mass"] = records["FatJet"].Mass * np.float32(np.nan)
-    broken = tmp_path / "nan.root"
-    with uproot.recreate(broken) as out:
-        out.mktree(
-            "Delphes",
-            {k: v.type for k, v in records.items()},
-            counter_name=lambda c: f"{c}_size",
-            field_name=lambda c, f: f"{c}.{f}",
-        )
-        out["Delphes"].extend(records)
+    broken = write_flat(tmp_path / "nan.root", records)
     events = load(broken)
     events.metadata.update(dataset="tth", filename=str(broken), entrystart=0, entrystop=10)
     try:
