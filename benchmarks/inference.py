@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     constituents, mask, jet = sample_jets(args.jets)
-    models = sorted(TRAINED.glob("*.pt"))
+    models = sorted(p for p in TRAINED.glob("*.pt") if not p.name.endswith(".checkpoint.pt"))
     print(
         f"device {default_device()}, torch threads {torch.get_num_threads()}, "
         f"{args.jets} jets, batch {args.batch_size}, best of {args.rounds} rounds"

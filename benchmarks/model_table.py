@@ -42,8 +42,10 @@ def main() -> None:
     args = parser.parse_args()
     analysis = json.loads((args.run_dir / "summary.json").read_text())["analysis"]
     arrays = sample_jets(args.jets)
-    print("| tagger | signal | AUC | balanced accuracy | 1/ε_B (ε_S=0.3) | 1/ε_B (ε_S=0.5) "
-          "| parameters | training jets | jets/s (CPU) |")
+    print(
+        "| tagger | signal | AUC | balanced accuracy | 1/ε_B (ε_S=0.3) | 1/ε_B (ε_S=0.5) "
+        "| parameters | training jets | jets/s (CPU) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, result in analysis["taggers"].items():
         rejection = result["rejection"]
@@ -58,8 +60,10 @@ def main() -> None:
             f"| {_fmt(_speed(path, arrays)) if meta else '–'} |"
         )
     print()
-    print("| regressor | median response | resolution (q84 − q16)/(2 q50) | parameters "
-          "| training jets | jets/s (CPU) |")
+    print(
+        "| regressor | median response | resolution (q84 − q16)/(2 q50) | parameters "
+        "| training jets | jets/s (CPU) |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, result in analysis["resolution"].items():
         inclusive = result.get("inclusive", result)
