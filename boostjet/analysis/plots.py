@@ -295,8 +295,8 @@ def plot_energy_resolution(
                     fit(energy),
                     color=colour,
                     label=(
-                        rf"fit: $a$ = {fit.a:.2f} GeV$^{{1/2}}$, $b$ = {fit.b:.3f}, "
-                        rf"$c$ = {fit.c:.1f} GeV"
+                        rf"{curve.regressor} fit: $a$ = {fit.a:.2f} GeV$^{{1/2}}$, "
+                        rf"$b$ = {fit.b:.3f}, $c$ = {fit.c:.1f} GeV"
                     ),
                 )
         ax.set_xscale("log")
