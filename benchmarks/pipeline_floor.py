@@ -10,7 +10,7 @@ Three routes over the same events, measured side by side in one process:
 - boostjet: ``boostjet run`` (iterative executor, cut-based taggers only), which also resolves
   constituents, matches truth and generator jets and fills every histogram.
 
-    python benchmarks/pipeline_floor.py FILE [FILE ...] [--chunksize 50000]
+    python benchmarks/pipeline_floor.py FILE [FILE ...] [--chunksize 50000] [--repeat 3]
 
 Make large inputs with ``boostjet generate`` (e.g. data/ttbar_train*.root from docs/models.md).
 """
@@ -18,6 +18,7 @@ Make large inputs with ``boostjet generate`` (e.g. data/ttbar_train*.root from d
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -105,18 +106,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--chunksize", type=int, default=50000)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every route this often, interleaved; medians"
+    )
     args = parser.parse_args()
-    timings = {}
     routes = {"floor": floor, "floor-all": floor_all, "plain": plain, "boostjet": boostjet_run}
-    for name, route in routes.items():
-        start = time.perf_counter()
-        events = route(args.files, args.chunksize)
-        timings[name] = (time.perf_counter() - start, events)
-    base = timings["floor"][0]
-    console.print(f"{'route':<10} {'events':>9} {'seconds':>8} {'events/s':>10} {'× floor':>8}")
-    for name, (seconds, events) in timings.items():
-        rate, ratio = events / seconds, seconds / base
-        console.print(f"{name:<10} {events:>9} {seconds:>8.2f} {rate:>10.0f} {ratio:>8.2f}")
+    seconds: dict[str, list[float]] = {name: [] for name in routes}
+    events = {}
+    for _ in range(args.repeat):
+        for name, route in routes.items():
+            start = time.perf_counter()
+            events[name] = route(args.files, args.chunksize)
+            seconds[name].append(time.perf_counter() - start)
+    base = statistics.median(seconds["floor"])
+    base_all = statistics.median(seconds["floor-all"])
+    console.print(
+        f"{'route':<10} {'events':>9} {'seconds':>8} {'events/s':>10} {'× floor':>8} "
+        f"{'× floor-all':>12}  (medians of {args.repeat})"
+    )
+    for name, times in seconds.items():
+        median = statistics.median(times)
+        console.print(
+            f"{name:<10} {events[name]:>9} {median:>8.2f} {events[name] / median:>10.0f} "
+            f"{median / base:>8.2f} {median / base_all:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ code 2 and no traceback; ``--debug`` re-raises it to show where it came from.
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,13 @@ def _print_run(result, run_dir: Path) -> None:
         for item in account.skipped:
             say(f"skipped {item.file} entries {item.entry_start}–{item.entry_stop}: {item.reason}")
     Console().print(table)
+    if result.chunks_resumed:
+        say(f"{result.chunks_resumed} chunks taken from the interrupted run's checkpoints")
+    if result.workers_lost:
+        say(
+            f"{result.workers_lost} dask worker(s) lost; {result.tasks_rescheduled} task(s) "
+            "ran again elsewhere"
+        )
     say(
         f"{result.events_processed} events in {result.processing_time:.1f} s "
         f"({result.events_per_second:.0f} events/s; {result.wall_time:.1f} s wall); "
@@ -118,6 +127,7 @@ def _print_run(result, run_dir: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from boostjet.pipeline import checkpoint
     from boostjet.pipeline.execute import run
     from boostjet.pipeline.outputs import check_output_directory, run_directory, write_outputs
     from boostjet.pipeline.progress import say
@@ -125,8 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     config = load_run_config(args)
     run_dir = run_directory(config)
     check_output_directory(run_dir, args.overwrite)
-    result = run(config)
+    partial = checkpoint.checkpoint_directory(config)
+    result = run(config, checkpoint=partial, resume=args.resume)
     write_outputs(run_dir, config, result, overwrite=args.overwrite)
+    checkpoint.remove(partial)
     _print_run(result, run_dir)
     if config.report and not args.no_report:
         from boostjet.analysis.report import write_report
@@ -149,6 +161,12 @@ def add_run_parser(subparsers) -> None:
         help="output: the run directory is DIR/<name>",
     )
     parser.add_argument("--no-report", action="store_true", help="do not write the report")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the chunks an interrupted run of the same configuration completed "
+        "(saved in <output>/.<name>.partial/)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -365,9 +383,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM handler: stop like Ctrl-C, so that temporary output is cleaned up."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``boostjet`` console script; returns the exit code."""
+    """Entry point of the ``boostjet`` console script; returns the exit code.
+
+    SIGTERM is handled like Ctrl-C (KeyboardInterrupt, exit code 130) while it runs, so that
+    temporary output directories are removed however a batch system stops the command.
+    """
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return args.handler(args)
     except BoostjetError as error:
@@ -380,3 +409,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         console.print("interrupted", style="bold red")
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -107,6 +108,8 @@ class Histograms(_Strict):
     def _increasing(cls, edges: list[float]) -> list[float]:
         if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("bin edges must be at least two strictly increasing numbers")
+        if edges[0] < 0 or not all(math.isfinite(edge) for edge in edges):
+            raise ValueError("bin edges must be finite and not negative")
         return edges
 
 
@@ -218,7 +221,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"override '{text}' must look like key.path=value.")
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problem = str(error).split("\n")[0]
+        raise ConfigError(f"override '{key}': the value is not valid YAML ({problem}).") from None
 
 
 def load_config(
@@ -233,7 +240,11 @@ def load_config(
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not valid YAML: it is not UTF-8 text.") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read ({error.strerror}).") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}".split("\n")[0]) from None
     if not isinstance(data, dict):

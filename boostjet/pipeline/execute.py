@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -30,6 +31,7 @@ from coffea.processor import accumulate
 from coffea.processor.executor import WorkItem
 
 from boostjet.errors import BoostjetError, ConfigError, InputFileError, ModelError
+from boostjet.pipeline import checkpoint as checkpoints
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of, coffea_fileset
 from boostjet.pipeline.progress import chunk_progress, say
 from boostjet.processors.delphes import BoostjetDelphesSchema
@@ -94,6 +96,14 @@ class RunResult:
     """Seconds from the pre-flight check to the merged output (cluster start-up included)."""
     processing_time: float
     """Seconds the executor ran."""
+    chunks_resumed: int = 0
+    """Chunks taken from the checkpoints of an interrupted run (``--resume``)."""
+    workers_lost: int | None = None
+    """dask routes: workers the scheduler removed during the run (None on other routes)."""
+    tasks_rescheduled: int | None = None
+    """dask routes: tasks that ran again because their worker was lost — chunks being processed
+    and finished results held only by that worker (None on other routes). Retries after an
+    exception are not counted: dask does not report them once a task is done."""
 
     @property
     def events_processed(self) -> int:
@@ -147,10 +157,18 @@ class ChunkGuard(processor.ProcessorABC):
     worker's BoostjetError reaches the main process intact, whatever coffea or dask wraps it in.
     """
 
-    def __init__(self, inner: processor.ProcessorABC, skip_bad_files: bool, retries: int):
+    def __init__(
+        self,
+        inner: processor.ProcessorABC,
+        skip_bad_files: bool,
+        retries: int,
+        checkpoint: str | None = None,
+    ):
         self.inner = inner
         self.skip_bad_files = skip_bad_files
         self.retries = retries
+        self.checkpoint = checkpoint
+        """Directory where each successful chunk's output is saved (see checkpoint.py)."""
 
     def process(self, events) -> dict[str, Any]:
         output, failure = guarded_call(
@@ -158,7 +176,14 @@ class ChunkGuard(processor.ProcessorABC):
         )
         if failure is not None:
             return {"histograms": {}, "cutflow": {}, "failures": [failure]}
-        return {**output, "failures": []}
+        output = {**output, "failures": []}
+        if self.checkpoint:
+            meta = events.metadata
+            key = checkpoints.chunk_key(
+                meta["dataset"], meta["filename"], meta["entrystart"], meta["entrystop"]
+            )
+            checkpoints.save_chunk(self.checkpoint, key, output)
+        return output
 
     def postprocess(self, accumulator):
         return accumulator
@@ -346,10 +371,26 @@ def _timed(function, *args) -> tuple[dict, float]:
     return output, time.perf_counter() - start
 
 
+def _worker_losses(client, events_before: int) -> tuple[int, int]:
+    """Workers removed and tasks they were processing or solely held, from the scheduler's
+    ``remove-worker`` events logged since the run started (the event log's length then)."""
+    events = client.get_events("all")[events_before:]
+    removals = [msg for _, msg in events if isinstance(msg, dict)]
+    removals = [msg for msg in removals if msg.get("action") == "remove-worker"]
+    tasks = sum(
+        len(msg.get("processing-tasks") or ()) + len(msg.get("lost-computed-tasks") or ())
+        for msg in removals
+    )
+    return len(removals), tasks
+
+
 def _execute(
-    config, fileset: Fileset, chunks: list[Chunk], guard: ChunkGuard
+    config, fileset: Fileset, chunks: list[Chunk], guard: ChunkGuard, losses: dict
 ) -> tuple[dict, float]:
-    """The merged output of every chunk and the seconds spent computing it (start-up excluded)."""
+    """The merged output of every chunk and the seconds spent computing it (start-up excluded).
+
+    On dask routes ``losses`` receives ``workers_lost`` and ``tasks_rescheduled``.
+    """
     settings = config.executor
     if settings.type == "iterative":
         executor = processor.IterativeExecutor(retries=settings.retries)
@@ -358,10 +399,15 @@ def _execute(
         executor = processor.FuturesExecutor(workers=settings.workers, retries=settings.retries)
         return _timed(_run_runner, executor, chunks, guard, config)
     with dask_client(config) as client:
+        events_before = len(client.get_events("all"))
         if settings.type == "dask-awkward":
-            return _timed(_run_dask_awkward, client, fileset, chunks, guard, config)
-        executor = processor.DaskExecutor(client=client, retries=settings.retries)
-        return _timed(_run_runner, executor, chunks, guard, config)
+            result = _timed(_run_dask_awkward, client, fileset, chunks, guard, config)
+        else:
+            executor = processor.DaskExecutor(client=client, retries=settings.retries)
+            result = _timed(_run_runner, executor, chunks, guard, config)
+        lost, rescheduled = _worker_losses(client, events_before)
+        losses.update(workers_lost=lost, tasks_rescheduled=rescheduled)
+        return result
 
 
 # --- accounting and output -------------------------------------------------------------------
@@ -415,8 +461,22 @@ def _raise_first_error(failures: list[dict]) -> None:
         raise min(failures, key=_chunk_order)["error"]
 
 
-def execute(config, fileset: Fileset, processor_instance=None) -> RunResult:
-    """Run ``processor_instance`` (default: the boostjet processor) over a checked fileset."""
+def _chunk_key(chunk: Chunk) -> str:
+    return checkpoints.chunk_key(chunk.dataset, chunk.path, chunk.start, chunk.stop)
+
+
+def execute(
+    config,
+    fileset: Fileset,
+    processor_instance=None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Run ``processor_instance`` (default: the boostjet processor) over a checked fileset.
+
+    With ``checkpoint`` (a directory; see checkpoint.py) every completed chunk is saved there;
+    with ``resume`` too, the chunks saved by an interrupted run are not run again.
+    """
     start = time.perf_counter()
     settings = config.executor
     chunks = chunks_of(fileset, config.tree, settings.chunksize)
@@ -424,9 +484,35 @@ def execute(config, fileset: Fileset, processor_instance=None) -> RunResult:
         bad = [item.problem for items in fileset.values() for item in items if not item.ok]
         detail = f"every input file was skipped; the first: {bad[0]}" if bad else "they are empty"
         raise InputFileError(f"the input files hold no events to process: {detail}")
+    resumed: list[dict] = []
+    if checkpoint is not None:
+        if not checkpoints.supports_checkpoints(config):
+            if resume:
+                raise ConfigError(
+                    "--resume works with executor.type iterative, futures, or dask on the "
+                    "LocalCluster boostjet starts, not with executor.scheduler or "
+                    "executor.jobqueue."
+                )
+            checkpoint = None
+        else:
+            saved = checkpoints.prepare(
+                checkpoint, checkpoints.fingerprint(config, fileset), resume
+            )
+            resumed = [saved[_chunk_key(c)] for c in chunks if _chunk_key(c) in saved]
+            chunks = [c for c in chunks if _chunk_key(c) not in saved]
+            if resumed:
+                say(f"resuming: {len(resumed)} chunks from {checkpoint}, {len(chunks)} to run")
     inner = processor_instance or BoostedJetProcessor(config)
-    guard = ChunkGuard(inner, settings.skip_bad_files, settings.retries)
-    output, processing_time = _execute(config, fileset, chunks, guard)
+    guard = ChunkGuard(
+        inner, settings.skip_bad_files, settings.retries, str(checkpoint) if checkpoint else None
+    )
+    losses: dict[str, int] = {}
+    if chunks:
+        output, processing_time = _execute(config, fileset, chunks, guard, losses)
+    else:
+        output, processing_time = None, 0.0
+    if resumed:
+        output = accumulate([*resumed, output] if output is not None else resumed)
     if not settings.skip_bad_files:
         _raise_first_error(output["failures"])
     order = list(config.datasets)
@@ -434,7 +520,14 @@ def execute(config, fileset: Fileset, processor_instance=None) -> RunResult:
         name: _ordered_datasets(h, order) for name, h in output.get("histograms", {}).items()
     }
     accounts = _accounts(config, fileset, output)
-    return RunResult(histograms, accounts, time.perf_counter() - start, processing_time)
+    return RunResult(
+        histograms,
+        accounts,
+        time.perf_counter() - start,
+        processing_time,
+        chunks_resumed=len(resumed),
+        **losses,
+    )
 
 
 def check_models(config) -> None:
@@ -452,10 +545,12 @@ def check_models(config) -> None:
             )
 
 
-def run(config) -> RunResult:
+def run(
+    config, checkpoint: Path | None = None, resume: bool = False, processor_instance=None
+) -> RunResult:
     """Pre-flight every file and model, then run the processor: ``boostjet run`` but output."""
     start = time.perf_counter()
     check_models(config)
-    result = execute(config, build_fileset(config))
+    result = execute(config, build_fileset(config), processor_instance, checkpoint, resume)
     result.wall_time = time.perf_counter() - start
     return result

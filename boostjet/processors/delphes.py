@@ -12,6 +12,7 @@ TRefArray vs a ``<Jet>Constituent`` association collection).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import awkward as ak
@@ -161,43 +162,125 @@ def _counts_per_jet(jet_of_ref: ak.Array, n_jets: ak.Array) -> ak.Array:
 CANDIDATE_KINDS = ("track", "photon", "neutral_hadron", "tower")
 
 
+def _flat(array: ak.Array) -> np.ndarray:
+    """The values of a per-event list array as one numpy array."""
+    return ak.to_numpy(ak.flatten(array, axis=1))
+
+
+def _massless_energy(pt: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """E of a massless (pt, η) object, with the operations of coffea's (vector's) ``.E``.
+
+    The same sequence of numpy operations as vector's ``rhophi_eta_tau`` energy, so the values
+    are bit for bit those of ``objects.E`` on coffea's calorimeter collections.
+    """
+    mass = np.zeros_like(pt)
+    expmeta = np.exp(-eta)
+    invsintheta = 0.5 * (1 + expmeta**2) / expmeta
+    return np.sqrt(np.maximum(np.copysign(mass**2, mass) + pt**2 * invsintheta**2, 0))
+
+
+@dataclass(frozen=True)
+class CandidateSource:
+    """The stored columns of one candidate collection, flat over events (numpy).
+
+    Derived quantities (px, py, pz, E, …) are computed by :meth:`columns`, for every entry or
+    only for those a jet references, so unreferenced candidates cost no arithmetic.
+    """
+
+    name: str
+    counts: np.ndarray
+    """Entries per event."""
+    uid: np.ndarray
+    """``fUniqueID`` as int64."""
+    stored: dict[str, np.ndarray]
+    """pt, eta, phi (and mass, charge for tracks) as stored, flat."""
+
+    @property
+    def is_track(self) -> bool:
+        return "charge" in self.stored
+
+    def columns(self, take: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Candidate-record columns (the fields of :func:`energy_flow_candidates`), all entries
+        or those at the flat positions ``take``."""
+        stored = self.stored if take is None else {k: v[take] for k, v in self.stored.items()}
+        uid = self.uid if take is None else self.uid[take]
+        eta, phi = stored["eta"], stored["phi"]
+        if self.is_track:
+            pt = stored["pt"]
+            pz = pt * np.sinh(eta)
+            energy = np.sqrt(pt**2 + pz**2 + stored["mass"] ** 2)
+            charge = stored["charge"]
+            kind = 0
+        else:  # towers and calorimeter energy-flow objects: massless, E from pt and η
+            energy = _massless_energy(stored["pt"], eta)
+            pt = energy / np.cosh(eta)
+            pz = pt * np.sinh(eta)
+            charge = np.zeros(len(eta), dtype=np.int32)
+            kind = {"EFlowPhoton": 1, "EFlowNeutralHadron": 2}.get(self.name, 3)
+        return {
+            "uid": uid.astype(np.int64),
+            "px": (pt * np.cos(phi)).astype(np.float64),
+            "py": (pt * np.sin(phi)).astype(np.float64),
+            "pz": pz.astype(np.float64),
+            "E": energy.astype(np.float64),
+            "pt": pt.astype(np.float64),
+            "eta": eta.astype(np.float64),
+            "phi": phi.astype(np.float64),
+            "charge": charge.astype(np.float32),
+            "kind": np.full(len(eta), kind, dtype=np.int8),
+        }
+
+
+def candidate_source(events: ak.Array, name: str) -> CandidateSource:
+    """Read one candidate collection's stored columns (tracks: PT, Eta, Phi, Mass, Charge;
+    calorimeter objects: coffea's ``pt`` (ET), Eta, Phi)."""
+    objects = events[name]
+    fields = ak.fields(objects)
+    if "Charge" in fields and "PT" in fields:  # tracks
+        names = {"pt": "PT", "eta": "Eta", "phi": "Phi", "mass": "Mass", "charge": "Charge"}
+    else:
+        names = {"pt": "pt", "eta": "Eta", "phi": "Phi"}
+    return CandidateSource(
+        name=name,
+        counts=ak.to_numpy(ak.num(objects.fUniqueID, axis=1)).astype(np.int64),
+        uid=_flat(objects.fUniqueID).astype(np.int64),
+        stored={key: _flat(objects[field]) for key, field in names.items()},
+    )
+
+
+def interleave_positions(counts: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Where each part's flat entries go when the parts are concatenated event by event.
+
+    ``counts[k]`` holds the per-event sizes of part ``k``; the result is, per part, the position
+    of each of its entries in the flat concatenation (event 0: part 0, part 1, …; event 1: …),
+    and the per-event sizes of the concatenation.
+    """
+    total = np.sum(counts, axis=0) if counts else np.zeros(0, np.int64)
+    event_start = np.concatenate([[0], np.cumsum(total)[:-1]]).astype(np.int64)
+    before = np.zeros_like(event_start)
+    positions = []
+    for part in counts:
+        part_start = np.concatenate([[0], np.cumsum(part)[:-1]]).astype(np.int64)
+        local = np.arange(int(np.sum(part))) - np.repeat(part_start, part)
+        positions.append(np.repeat(event_start + before, part) + local)
+        before = before + part
+    return positions, total
+
+
 def energy_flow_candidates(events: ak.Array, collections: tuple[str, ...]) -> ak.Array:
     """All candidates of ``collections`` per event as one list with px, py, pz, E, pt, eta, phi.
 
     Track collections carry charge and a mass; calorimeter objects (EFlowPhoton,
-    EFlowNeutralHadron, Tower) are massless with E from the ``E`` leaf, as Delphes builds them.
+    EFlowNeutralHadron, Tower) are massless with E from pt and η, as coffea's ``.E`` gives it.
+    Computed with numpy on the flat columns and put together once (no per-field awkward work).
     """
-    parts = []
-    for name in collections:
-        objects = events[name]
-        fields = ak.fields(objects)
-        if "Charge" in fields and "PT" in fields:  # tracks
-            pt, eta, phi = objects.PT, objects.Eta, objects.Phi
-            mass = objects.Mass
-            pz = pt * np.sinh(eta)
-            energy = np.sqrt(pt**2 + pz**2 + mass**2)
-            charge = objects.Charge
-            kind = 0
-        else:  # towers and calorimeter energy-flow objects
-            energy, eta, phi = objects.E, objects.Eta, objects.Phi
-            pt = energy / np.cosh(eta)
-            pz = pt * np.sinh(eta)
-            charge = ak.zeros_like(eta, dtype=np.int32)
-            kind = {"EFlowPhoton": 1, "EFlowNeutralHadron": 2}.get(name, 3)
-        parts.append(
-            ak.zip(
-                {
-                    "uid": ak.values_astype(objects.fUniqueID, np.int64),
-                    "px": ak.values_astype(pt * np.cos(phi), np.float64),
-                    "py": ak.values_astype(pt * np.sin(phi), np.float64),
-                    "pz": ak.values_astype(pz, np.float64),
-                    "E": ak.values_astype(energy, np.float64),
-                    "pt": ak.values_astype(pt, np.float64),
-                    "eta": ak.values_astype(eta, np.float64),
-                    "phi": ak.values_astype(phi, np.float64),
-                    "charge": ak.values_astype(charge, np.float32),
-                    "kind": ak.full_like(eta, kind, dtype=np.int8),
-                }
-            )
-        )
-    return ak.concatenate(parts, axis=1)
+    sources = [candidate_source(events, name) for name in collections]
+    parts = [source.columns() for source in sources]
+    positions, total = interleave_positions([source.counts for source in sources])
+    columns = {}
+    for field in parts[0]:
+        column = np.empty(int(total.sum()), dtype=parts[0][field].dtype)
+        for part, where in zip(parts, positions, strict=True):
+            column[where] = part[field]
+        columns[field] = column
+    return ak.unflatten(ak.zip(columns), total)

@@ -137,36 +137,81 @@ def heavy_resonances(particles: ak.Array) -> ak.Array:
     )
 
 
+def same_event_pairs(n_left: np.ndarray, n_right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (left, right) pair of objects in the same event, as flat indices, left-major.
+
+    ``n_left``/``n_right`` are the objects per event; the numpy equivalent of a nested
+    ``ak.cartesian`` flattened over events and the left objects, without building records.
+    """
+    n_left, n_right = np.asarray(n_left, np.int64), np.asarray(n_right, np.int64)
+    left_event = np.repeat(np.arange(len(n_left)), n_left)
+    per_left = n_right[left_event]
+    left = np.repeat(np.arange(len(left_event)), per_left)
+    right_start = np.concatenate([[0], np.cumsum(n_right)[:-1]]).astype(np.int64)
+    pair_start = np.concatenate([[0], np.cumsum(per_left)[:-1]]).astype(np.int64)
+    shift = np.repeat(right_start[left_event] - pair_start, per_left)
+    return left, np.arange(len(left), dtype=np.int64) + shift
+
+
+def _flat_eta_phi(objects: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Objects per event (counts) and their flat η and φ."""
+    counts = ak.to_numpy(ak.num(objects.eta, axis=1))
+    return counts, ak.to_numpy(ak.flatten(objects.eta)), ak.to_numpy(ak.flatten(objects.phi))
+
+
+def _any_per_jet(condition: np.ndarray, jet: np.ndarray, n_jets: int) -> np.ndarray:
+    """True for every jet with at least one pair where ``condition`` holds."""
+    return np.bincount(jet[condition], minlength=n_jets) > 0
+
+
 def truth_labels(jets: ak.Array, resonances: ak.Array, radius: float) -> ak.Array:
     """Index into :data:`TRUTH_CLASSES` for every jet (``events * jets``).
 
     top: a hadronic top and its three quarks within ΔR < R of the jet axis; w: a hadronic W/Z
     (including the W of a top whose b lies outside) with both quarks inside; other: any other jet
-    within R of a heavy resonance or one of its quarks; qcd: the rest.
+    within R of a heavy resonance or one of its quarks; qcd: the rest. Computed on the flat
+    (jet, resonance) pairs of each event with numpy (:func:`same_event_pairs`).
     """
-    pairs = ak.cartesian({"jet": jets[["eta", "phi"]], "res": resonances}, axis=1, nested=True)
-    jet, res = pairs.jet, pairs.res
-    dr_res = np.hypot(jet.eta - res.eta, delta_phi(jet.phi, res.phi))
-    dr_q = np.hypot(jet.eta - res.q_eta, delta_phi(jet.phi, res.q_phi))
+    n_jets, jet_eta, jet_phi = _flat_eta_phi(jets)
+    n_res = ak.to_numpy(ak.num(resonances.eta, axis=1))
+    res = ak.flatten(resonances)
+    jet, r = same_event_pairs(n_jets, n_res)
+    eta, phi = jet_eta[jet], jet_phi[jet]
+    dr_res = np.hypot(eta - ak.to_numpy(res.eta)[r], delta_phi(phi, ak.to_numpy(res.phi)[r]))
+    q_eta, q_phi = ak.to_numpy(res.q_eta)[r], ak.to_numpy(res.q_phi)[r]
+    dr_q = np.hypot(eta[:, None] - q_eta, delta_phi(phi[:, None], q_phi))
     inside = dr_q < radius
-    has_quark = ~np.isnan(dr_q)
-    n_in = ak.sum(inside, axis=-1)
-    n_quarks = ak.sum(has_quark, axis=-1)
+    n_in = inside.sum(axis=-1)
+    n_quarks = (~np.isnan(dr_q)).sum(axis=-1)
     all_inside = (n_quarks > 0) & (n_in == n_quarks)
-    is_top = ak.any((res.kind == 1) & all_inside & (dr_res < radius), axis=-1)
-    both_w_quarks = ak.sum(inside[:, :, :, 1:], axis=-1) == 2
-    lone_w = (res.kind == 2) & all_inside & (dr_res < radius)
-    is_w = ak.any(lone_w | ((res.kind == 1) & both_w_quarks), axis=-1)
-    near = ak.any((dr_res < radius) | (n_in > 0), axis=-1)
-    label = ak.where(is_top, 1, ak.where(is_w, 2, ak.where(near, 3, 0)))
-    return ak.values_astype(label, np.int8)
+    kind = ak.to_numpy(res.kind)[r]
+    close = dr_res < radius
+    both_w_quarks = inside[:, 1:].sum(axis=-1) == 2
+    total = len(jet_eta)
+    is_top = _any_per_jet((kind == 1) & all_inside & close, jet, total)
+    lone_w = (kind == 2) & all_inside & close
+    is_w = _any_per_jet(lone_w | ((kind == 1) & both_w_quarks), jet, total)
+    near = _any_per_jet(close | (n_in > 0), jet, total)
+    label = np.where(is_top, 1, np.where(is_w, 2, np.where(near, 3, 0))).astype(np.int8)
+    return ak.unflatten(label, n_jets)
 
 
 def match_generator_jets(jets: ak.Array, genjets: ak.Array, radius: float) -> ak.Array:
-    """The nearest generator jet within ΔR < ``radius`` of each jet (None where there is none)."""
-    pairs = ak.cartesian({"jet": jets[["eta", "phi"]], "gen": genjets}, axis=1, nested=True)
-    dr = np.hypot(pairs.jet.eta - pairs.gen.eta, delta_phi(pairs.jet.phi, pairs.gen.phi))
-    nearest = ak.argmin(dr, axis=2, keepdims=True)
-    best = ak.firsts(pairs.gen[nearest], axis=2)
-    best_dr = ak.firsts(dr[nearest], axis=2)
-    return ak.mask(best, best_dr < radius)
+    """The nearest generator jet within ΔR < ``radius`` of each jet (None where there is none).
+
+    Ties go to the first generator jet, as ``ak.argmin`` gives them.
+    """
+    n_jets, jet_eta, jet_phi = _flat_eta_phi(jets)
+    n_gen, gen_eta, gen_phi = _flat_eta_phi(genjets)
+    jet, gen = same_event_pairs(n_jets, n_gen)
+    dr = np.hypot(jet_eta[jet] - gen_eta[gen], delta_phi(jet_phi[jet], gen_phi[gen]))
+    order = np.lexsort((dr, jet))  # per jet: nearest first, then the lower generator index
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = jet[order][1:] != jet[order][:-1]
+    nearest = order[first]
+    best = np.full(len(jet_eta), -1, dtype=np.int64)
+    matched = dr[nearest] < radius
+    best[jet[nearest][matched]] = gen[nearest][matched]
+    flat_gen = ak.flatten(genjets, axis=1).layout
+    option = ak.contents.IndexedOptionArray(ak.index.Index64(best), flat_gen)
+    return ak.unflatten(ak.Array(option, behavior=genjets.behavior), n_jets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import awkward as ak
 import numpy as np
@@ -12,11 +13,13 @@ from boostjet.errors import InputDataError
 from boostjet.models.spec import JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
+    LeadingConstituents,
     associate_by_delta_r,
-    padded_constituents,
-    resolve_references,
+    leading_constituents,
+    resolve_from_sources,
 )
 from boostjet.processors.delphes import (
+    candidate_source,
     energy_flow_candidates,
     fat_jets,
     has_collection,
@@ -37,11 +40,23 @@ class JetInputs:
 
     jets: ak.Array
     """Record per jet: JET_FEATURES, ``label``, ``target_mass``, ``target_energy``, ``event``."""
-    constituents: np.ndarray
-    """[jets, n_constituents, features] float32, pT-ordered and zero-padded."""
-    mask: np.ndarray
-    """[jets, n_constituents] bool, True for real constituents."""
+    leading: LeadingConstituents
+    """The leading constituents' feature rows; padded only when asked for (models, export)."""
     unresolved_refs: int
+
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.leading.padded()
+
+    @property
+    def constituents(self) -> np.ndarray:
+        """[jets, n_constituents, features] float32, pT-ordered and zero-padded."""
+        return self._padded[0]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """[jets, n_constituents] bool, True for real constituents."""
+        return self._padded[1]
 
     def jet_matrix(self) -> np.ndarray:
         """[jets, len(JET_FEATURES)] float32 jet-level inputs."""
@@ -72,11 +87,12 @@ def _constituents(events, config, selected):
             f"{_chunk_name(events)} has none of the constituent collections "
             f"{list(config.constituents.collections)} (set by constituents.collections)."
         )
-    candidates = energy_flow_candidates(events, collections)
     refs = jet_constituent_refs(events, config.fatjet_collection)
     if refs is None:
+        candidates = energy_flow_candidates(events, collections)
         return associate_by_delta_r(selected, candidates, config.constituents.association_radius), 0
-    resolved = resolve_references(refs[selected.index], candidates)
+    sources = [candidate_source(events, name) for name in collections]
+    resolved = resolve_from_sources(refs[selected.index], sources)
     return resolved.constituents, resolved.unresolved
 
 
@@ -126,19 +142,19 @@ def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
     }
     jet_table = ak.zip({k: ak.flatten(v, axis=1) for k, v in flat.items()})
     flat_constituents = ak.flatten(constituents, axis=1)
-    features, mask = padded_constituents(
+    leading = leading_constituents(
         jet_table,
         flat_constituents,
         config.constituents.n_constituents,
         config.constituents.features,
     )
-    inputs = JetInputs(jet_table, features, mask, unresolved)
+    inputs = JetInputs(jet_table, leading, unresolved)
     _check_finite(events, inputs)
     return inputs
 
 
 def _check_finite(events, inputs: JetInputs) -> None:
-    if not np.isfinite(inputs.constituents).all():
+    if not np.isfinite(inputs.leading.rows).all():  # the padding zeros are finite
         raise InputDataError(f"{_chunk_name(events)} has NaN or inf in constituent kinematics.")
     if not np.isfinite(inputs.jet_matrix()).all():
         raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")

@@ -7,7 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,9 @@ from boostjet.pipeline.execute import (
     job_script,
     run,
 )
+from boostjet.pipeline.faults import DelayedProcessor
 from boostjet.pipeline.fileset import build_fileset
+from boostjet.processors.tagging import BoostedJetProcessor
 
 REPO = Path(__file__).parents[2]
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -43,12 +48,12 @@ def _scheduler_address(scheduler_file: Path) -> str | None:
         return None
 
 
-@pytest.fixture(scope="module")
-def dask_scheduler(tmp_path_factory):
-    """A real `dask scheduler` with two `dask worker` processes; yields its tcp:// address."""
+@contextmanager
+def _cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list]]:
+    """A real `dask scheduler` and ``workers`` `dask worker` processes on 127.0.0.1, each command
+    in its own process group; yields the tcp:// address and the worker ``Popen``s."""
     from distributed import Client
 
-    folder = tmp_path_factory.mktemp("cluster")
     scheduler_file = folder / "scheduler.json"
     common = {"cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     common["start_new_session"] = True  # each command and its children: one process group
@@ -59,15 +64,23 @@ def dask_scheduler(tmp_path_factory):
         _wait_for(lambda: _scheduler_address(scheduler_file), "the scheduler file")
         worker = [DASK, "worker", "--scheduler-file", str(scheduler_file), "--nworkers", "1"]
         worker += ["--nthreads", "1", "--local-directory", str(folder)]
-        processes += [subprocess.Popen(worker, **common) for _ in range(2)]
+        processes += [subprocess.Popen(worker, **common) for _ in range(workers)]
         address = _scheduler_address(scheduler_file)
         with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=90)
-        yield address
+            client.wait_for_workers(workers, timeout=90)
+        yield address, processes[1:]
     finally:
         for process in processes:  # a throw-away test cluster: no graceful shutdown needed
-            os.killpg(process.pid, signal.SIGKILL)
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory):
+    """A real `dask scheduler` with two `dask worker` processes; yields its tcp:// address."""
+    with _cluster(tmp_path_factory.mktemp("cluster")) as (address, _):
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +244,37 @@ def test_htcondor_job_script_holds_the_configured_resources(run_config):
     assert "DaskWorkerCores = 2" in script
     assert "+MaxRuntime = 3600" in script
     assert "DaskWorkerMemory = 8000000000" in script
+
+
+def _kill_first_busy_worker(markers: Path, killed: list) -> None:
+    """Wait for the first chunk to start (its marker names the worker's pid), then SIGKILL that
+    worker's whole process group (nanny and worker): the chunk is surely mid-run."""
+    _wait_for(lambda: any(markers.iterdir()), "the first chunk")
+    pid = int(min(markers.iterdir()).name.split("-")[0])
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+    killed.append(pid)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_costs_nothing_but_time(reference, dask_scheduler, tmp_path):
+    """The module's cluster (two workers); one is SIGKILLed while it processes a chunk (every
+    chunk sleeps 0.3 s first). Last in this module: the other cluster tests run before it.
+    dask runs its chunks again on the survivor: identical histograms and accounting, and the
+    result says one worker was lost and which work ran again. (dask-awkward goes through the same
+    scheduler machinery; one route keeps the test short.)"""
+    expected, config = reference
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    settings = config(type="dask", scheduler=dask_scheduler, retries=1)
+    slow = DelayedProcessor(BoostedJetProcessor(settings), 0.3, str(markers))
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_first_busy_worker, args=(markers, killed))
+    killer.start()
+    try:
+        result = run(settings, processor_instance=slow)
+    finally:
+        killer.join(timeout=90)
+    assert len(killed) == 1
+    _assert_identical(result, expected)
+    assert result.workers_lost == 1
+    assert result.tasks_rescheduled >= 1  # at least the chunk it was processing
