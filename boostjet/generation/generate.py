@@ -128,8 +128,8 @@ def _results(tasks: Sequence[Task], workers: int) -> Iterator[TaskResult]:
                 result = pending.popleft().result()
             except BrokenProcessPool:
                 raise GenerationError(
-                    "A worker process of generation option 'workers' died; a script that calls "
-                    "generate with workers > 1 must make the call inside an "
+                    "A generation worker process (option 'workers') died: it crashed or was "
+                    "killed, or a script called generate with workers > 1 outside an "
                     "'if __name__ == \"__main__\"' block."
                 ) from None
             next_task = next(queue, None)
