@@ -14,7 +14,8 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from boostjet.generation.kinematics import four_momenta, invariant_mass, pt_eta_phi
+from boostjet.generation.kinematics import four_momenta, pt_eta_phi
+from boostjet.kinematics import invariant_mass
 
 SOFT_DROP_Z_CUT = 0.1  # with β = 0: keep the first splitting with z > z_cut, at any angle
 NSUBJETTINESS_BETA = 1.0

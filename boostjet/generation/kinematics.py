@@ -16,11 +16,6 @@ def pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarr
     return pt, eta, np.arctan2(py, px)
 
 
-def invariant_mass(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Invariant mass, set to zero where rounding makes m² slightly negative."""
-    return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
-
-
 def cartesian(
     pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray | float
 ) -> tuple[np.ndarray, ...]:

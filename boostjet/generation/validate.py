@@ -17,6 +17,7 @@ import uproot
 from rich.table import Table
 
 from boostjet.errors import InputFileError
+from boostjet.kinematics import delta_phi
 
 MATCH_RADIUS = 0.8
 QUANTILES = (0.16, 0.5, 0.84)
@@ -58,8 +59,7 @@ def _row(
 
 def _delta_r(eta1: ak.Array, phi1: ak.Array, eta2: ak.Array, phi2: ak.Array) -> ak.Array:
     """ΔR in (η, φ) with φ differences wrapped into [−π, π)."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
+    return np.hypot(eta1 - eta2, delta_phi(phi1, phi2))
 
 
 def _contained(jets: ak.Array, quarks: list[ak.Array]) -> ak.Array:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
+from boostjet.kinematics import delta_phi
 from boostjet.models.spec import CONSTITUENT_FEATURES
 from boostjet.processors.delphes import CandidateSource
 
@@ -127,11 +128,6 @@ def resolve_from_sources(refs: ak.Array, sources: list[CandidateSource]) -> Reso
             columns[name][here] = v
     constituents = ak.unflatten(ak.unflatten(ak.zip(columns), per_jet), per_event)
     return ResolvedConstituents(constituents=constituents, unresolved=unresolved)
-
-
-def delta_phi(phi1, phi2):
-    """φ1 − φ2 wrapped into [−π, π)."""
-    return (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
 
 
 def associate_by_delta_r(jets: ak.Array, candidates: ak.Array, radius: float) -> ak.Array:

@@ -21,6 +21,7 @@ from coffea.nanoevents import transforms
 from coffea.nanoevents.schemas import DelphesSchema
 
 from boostjet.errors import InputDataError
+from boostjet.kinematics import invariant_mass
 
 
 def _split_key(key: str) -> str:
@@ -91,11 +92,6 @@ def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -
             f"jet collection '{collection}' has no {genuine_name} (nor flat {missing[0]}): "
             "its Delphes card stores no substructure; choose a fat-jet collection that does."
         )
-
-
-def invariant_mass(px, py, pz, energy):
-    """Invariant mass, with the tiny negative m² of rounding clipped to zero."""
-    return np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
 
 
 def fat_jets(events: ak.Array, collection: str) -> ak.Array:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from boostjet.processors.constituents import delta_phi
+from boostjet.kinematics import delta_phi
 
 #: Truth classes, in the order of the integer ``label`` the processor stores.
 TRUTH_CLASSES = ("qcd", "top", "w", "other")

@@ -14,7 +14,8 @@ from boostjet.generation.clustering import (
     silence_fastjet_banner,
     soft_drop,
 )
-from boostjet.generation.kinematics import cartesian, four_momenta, invariant_mass
+from boostjet.generation.kinematics import cartesian, four_momenta
+from boostjet.kinematics import invariant_mass
 
 
 @pytest.fixture(scope="module", autouse=True)
