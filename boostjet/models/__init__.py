@@ -5,7 +5,7 @@ does all its preprocessing inside `forward`, and exports to a self-contained Tor
 """
 
 from boostjet.models.export import describe_model, export_model, load_model
-from boostjet.models.inference import ModelRunner, check_spec
+from boostjet.models.inference import ModelRunner, input_columns
 from boostjet.models.registry import available_models, build_model
 from boostjet.models.spec import InputSpec, ModelMetadata
 
@@ -15,8 +15,8 @@ __all__ = [
     "ModelRunner",
     "available_models",
     "build_model",
-    "check_spec",
     "describe_model",
     "export_model",
+    "input_columns",
     "load_model",
 ]

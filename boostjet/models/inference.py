@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,42 +57,63 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def check_spec(metadata: ModelMetadata, expected: InputSpec) -> None:
-    """Raise ModelError naming every field where the model's input spec differs from `expected`."""
-    actual = metadata.input_spec
+@dataclass(frozen=True)
+class InputColumns:
+    """Where a model's inputs sit in arrays laid out by another spec: the constituent and jet
+    feature columns it reads, in its own order, and how many leading constituents."""
+
+    constituent: list[int]
+    jet: list[int]
+    n_constituents: int
+
+    def select(self, constituents, mask, jet):
+        """The model's own layout from arrays of the configured layout."""
+        n = self.n_constituents
+        return constituents[:, :n][..., self.constituent], mask[:, :n], jet[:, self.jet]
+
+
+def input_columns(metadata: ModelMetadata, configured: InputSpec) -> InputColumns:
+    """How a model reads the arrays a configuration produces; ModelError naming every mismatch.
+
+    The configuration may provide more features, in any order, and more (pT-ordered, so leading
+    first) constituents than the model reads; it must provide every feature the model was trained
+    on, at least its number of constituents, and the same constituent collections.
+    """
+    model = metadata.input_spec
     problems = []
     for field, kind in (("constituent_features", "constituent"), ("jet_features", "jet")):
-        model_names, config_names = getattr(actual, field), getattr(expected, field)
-        missing = [name for name in model_names if name not in config_names]
+        missing = [name for name in getattr(model, field) if name not in getattr(configured, field)]
         if missing:
             problems.append(f"it needs {kind} feature(s) {missing} that the configuration lacks")
-        elif model_names != config_names:
-            problems.append(
-                f"{field} are {list(model_names)} for the model but {list(config_names)} "
-                "in the configuration"
-            )
-    if actual.n_constituents != expected.n_constituents:
+    if model.n_constituents > configured.n_constituents:
         problems.append(
-            f"n_constituents is {actual.n_constituents} for the model "
-            f"but {expected.n_constituents} in the configuration"
+            f"n_constituents is {model.n_constituents} for the model "
+            f"but {configured.n_constituents} in the configuration"
         )
-    if actual.constituent_sources != expected.constituent_sources:
+    if model.constituent_sources != configured.constituent_sources:
         problems.append(
-            f"constituent_sources are {list(actual.constituent_sources)} for the model "
-            f"but {list(expected.constituent_sources)} in the configuration"
+            f"constituent_sources are {list(model.constituent_sources)} for the model "
+            f"but {list(configured.constituent_sources)} in the configuration"
         )
     if problems:
         raise ModelError(
             f"Model '{metadata.name}' does not match the configured inputs: {'; '.join(problems)}."
         )
+    return InputColumns(
+        constituent=[configured.constituent_features.index(f) for f in model.constituent_features],
+        jet=[configured.jet_features.index(f) for f in model.jet_features],
+        n_constituents=model.n_constituents,
+    )
 
 
 class ModelRunner:
     """Evaluates one exported model on (constituents [N, P, F], mask [N, P], jet [N, J]) arrays.
 
     The model is loaded once per process (shared by every runner of the same file and device) and
-    run in float32 batches under `torch.inference_mode`, on CUDA when available. A runner pickles
-    as its path and settings, so a dask worker receiving it loads the model there, once.
+    run in float32 batches under `torch.inference_mode`, on CUDA when available. The arrays follow
+    `expected_spec` (the configuration's layout; the model's own when None), from which the runner
+    takes the columns and leading constituents the model reads. A runner pickles as its path and
+    settings, so a dask worker receiving it loads the model there, once.
     """
 
     def __init__(
@@ -108,15 +130,16 @@ class ModelRunner:
         self.requested_device = None if device is None else str(device)
         self.device = default_device() if device is None else torch.device(device)
         self.model, self.metadata = cached_model(self.path, self.device)
-        if expected_spec is not None:
-            check_spec(self.metadata, expected_spec)
+        self.expected_spec = expected_spec
+        self.input_spec = self.metadata.input_spec if expected_spec is None else expected_spec
+        self.columns = input_columns(self.metadata, self.input_spec)
 
     def __getstate__(self) -> dict[str, object]:
         return {
             "path": self.path,
             "batch_size": self.batch_size,
             "device": self.requested_device,
-            "expected_spec": None,
+            "expected_spec": self.expected_spec,
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -128,7 +151,7 @@ class ModelRunner:
         return (2,) if self.metadata.task == "energy" else ()
 
     def _check_shapes(self, constituents: np.ndarray, mask: np.ndarray, jet: np.ndarray) -> None:
-        spec = self.metadata.input_spec
+        spec = self.input_spec
         n_jets = len(constituents)
         expected = {
             "constituents": (
@@ -147,10 +170,11 @@ class ModelRunner:
 
     def __call__(self, constituents: np.ndarray, mask: np.ndarray, jet: np.ndarray) -> np.ndarray:
         """Outputs for every jet: [N] scores or masses (GeV), or [N, 2] energies and σ (GeV)."""
+        self._check_shapes(constituents, mask, jet)
+        constituents, mask, jet = self.columns.select(constituents, mask, jet)
         constituents = np.ascontiguousarray(constituents, dtype=np.float32)
         mask = np.ascontiguousarray(mask, dtype=bool)
         jet = np.ascontiguousarray(jet, dtype=np.float32)
-        self._check_shapes(constituents, mask, jet)
         outputs = [np.zeros((0, *self.output_shape), dtype=np.float32)]
         with torch.inference_mode():
             for start in range(0, len(constituents), self.batch_size):

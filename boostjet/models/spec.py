@@ -25,7 +25,11 @@ CONSTITUENT_FEATURES: tuple[str, ...] = (
     "deta",
     "dphi",
     "charge",
+    "is_photon",
+    "is_neutral_hadron",
 )
+"""Kinematics, then the particle type: charge (tracks), and 0/1 flags for energy-flow photons (ECAL)
+and neutral hadrons (HCAL), which the detector measures with different resolution and response."""
 JET_FEATURES: tuple[str, ...] = (
     "pt",
     "eta",
@@ -36,6 +40,9 @@ JET_FEATURES: tuple[str, ...] = (
     "tau21",
     "tau32",
     "n_constituents",
+    "charged_energy_fraction",
+    "photon_energy_fraction",
+    "neutral_hadron_energy_fraction",
 )
 CONSTITUENT_SOURCES: tuple[str, ...] = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
 
@@ -129,6 +136,16 @@ class ModelMetadata(BaseModel):
         return cls.model_validate_json(text)
 
 
+def _toy_fractions(energy, charge, is_photon) -> dict[str, np.ndarray]:
+    total = np.maximum(energy.sum(axis=1), 1e-9)
+    return {
+        "charged_energy_fraction": (energy * (charge != 0)).sum(axis=1) / total,
+        "photon_energy_fraction": (energy * is_photon).sum(axis=1) / total,
+        "neutral_hadron_energy_fraction": (energy * (charge == 0) * (1 - is_photon)).sum(axis=1)
+        / total,
+    }
+
+
 def synthetic_jets(
     n_jets: int, spec: InputSpec, seed: int = 0, signal_fraction: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -162,6 +179,9 @@ def synthetic_jets(
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     energy = pt * np.cosh(eta)
     charge = rng.choice([-1.0, 0.0, 1.0], (n_jets, n_slots))
+    # neutral constituents are photons or neutral hadrons (own stream: the rest stays as it was)
+    photon_draw = np.random.default_rng([seed, 1]).random((n_jets, n_slots))
+    is_photon = ((charge == 0) & (photon_draw < 0.7)).astype(np.float64)
     columns = {
         "E": energy,
         "px": px,
@@ -173,6 +193,8 @@ def synthetic_jets(
         "deta": deta,
         "dphi": np.angle(np.exp(1j * dphi)),
         "charge": charge,
+        "is_photon": is_photon,
+        "is_neutral_hadron": (charge == 0) * (1.0 - is_photon),
     }
     constituents = np.stack([columns[name] for name in spec.constituent_features], axis=-1)
     constituents = np.where(mask[..., None], constituents, 0.0).astype(np.float32)
@@ -189,6 +211,7 @@ def synthetic_jets(
         "tau21": rng.uniform(0.2, 0.8, n_jets),
         "tau32": rng.uniform(0.3, 0.9, n_jets),
         "n_constituents": n_real.astype(np.float64),
+        **_toy_fractions(energy * mask, charge, is_photon),
     }
     jet = np.stack([jet_columns[name] for name in spec.jet_features], axis=-1).astype(np.float32)
     return constituents, mask, jet, labels

@@ -27,7 +27,6 @@ from boostjet.pipeline.execute import DatasetAccount, Skipped, guarded_call
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
 from boostjet.pipeline.outputs import staged_directory
 from boostjet.pipeline.progress import chunk_progress
-from boostjet.processors.constituents import CONSTITUENT_FEATURES
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.jets import TRUTH_CLASSES
 from boostjet.processors.tagging import JET_FEATURES, JetInputs, build_jet_inputs
@@ -149,7 +148,7 @@ def export_dataset(config, output: Path, overwrite: bool = False) -> dict[str, A
         manifest = {
             "format": FORMAT,
             "config_sha256": config.digest(),
-            "constituent_features": list(CONSTITUENT_FEATURES),
+            "constituent_features": list(config.constituents.features),
             "jet_features": list(JET_FEATURES),
             "truth_classes": list(TRUTH_CLASSES),
             "n_constituents": config.constituents.n_constituents,

@@ -9,7 +9,7 @@ import numpy as np
 
 from boostjet.kinematics import delta_phi
 from boostjet.models.spec import CONSTITUENT_FEATURES
-from boostjet.processors.delphes import CandidateSource
+from boostjet.processors.delphes import CANDIDATE_KINDS, CandidateSource
 
 
 @dataclass(frozen=True)
@@ -237,9 +237,18 @@ def padded_constituents(
     return leading_constituents(jets, constituents, n_constituents, features).padded()
 
 
+#: 0/1 particle-type features → the candidate ``kind`` they flag (delphes.CANDIDATE_KINDS).
+_KIND_FLAGS = {
+    "is_photon": CANDIDATE_KINDS.index("photon"),
+    "is_neutral_hadron": CANDIDATE_KINDS.index("neutral_hadron"),
+}
+
+
 def _feature(name: str, field, jets: ak.Array, jet: np.ndarray) -> np.ndarray:
     """One feature of the kept constituents (``field(name)`` gives their columns, ``jet`` their
-    jets); deta/dphi are relative to the jet axis."""
+    jets); deta/dphi are relative to the jet axis, type flags come from the candidate kind."""
+    if name in _KIND_FLAGS:
+        return field("kind") == _KIND_FLAGS[name]
     if name == "deta":
         return field("eta") - ak.to_numpy(jets.eta)[jet]
     if name == "dphi":

@@ -1,8 +1,18 @@
-"""High-level jet substructure: N-subjettiness ratios and the cut-based tagger scores."""
+"""High-level jet quantities: N-subjettiness ratios, cut-based tagger scores, jet composition."""
 
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
+
+from boostjet.processors.delphes import CANDIDATE_KINDS
+
+#: Jet energy fractions by constituent kind (energy-flow tracks, photons, neutral hadrons).
+FRACTION_KINDS = {
+    "charged_energy_fraction": CANDIDATE_KINDS.index("track"),
+    "photon_energy_fraction": CANDIDATE_KINDS.index("photon"),
+    "neutral_hadron_energy_fraction": CANDIDATE_KINDS.index("neutral_hadron"),
+}
 
 
 def ratio(numerator, denominator):
@@ -21,3 +31,23 @@ def cut_based_score(sd_mass, tau_ratio, mass_window: tuple[float, float]):
     sd_mass, tau_ratio = np.asarray(sd_mass), np.asarray(tau_ratio)
     inside = (sd_mass >= low) & (sd_mass < high)
     return np.where(inside, np.clip(1.0 - tau_ratio, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def energy_fractions(constituents: ak.Array) -> dict[str, np.ndarray]:
+    """Share of each jet's constituent energy carried by tracks, photons and neutral hadrons.
+
+    ``constituents`` is flat over jets (``jets * constituents``, fields ``E`` and ``kind``); all
+    constituents count, not only the leading ones the models see. Jets without constituents get 0.
+    The detector measures the three kinds with different resolution and response, so the fractions
+    tell a calibration how much of the jet a non-compensating calorimeter read low.
+    """
+    counts = ak.to_numpy(ak.num(constituents, axis=1))
+    jet = np.repeat(np.arange(len(counts)), counts)
+    energy = ak.to_numpy(ak.flatten(constituents.E))
+    kind = ak.to_numpy(ak.flatten(constituents.kind))
+    total = np.bincount(jet, energy, minlength=len(counts))
+    safe = np.where(total > 0, total, 1.0)
+    return {
+        name: np.bincount(jet, np.where(kind == k, energy, 0.0), minlength=len(counts)) / safe
+        for name, k in FRACTION_KINDS.items()
+    }

@@ -25,7 +25,7 @@ from boostjet.processors.delphes import (
     has_collection,
     jet_constituent_refs,
 )
-from boostjet.processors.features import cut_based_score, ratio
+from boostjet.processors.features import cut_based_score, energy_fractions, ratio
 from boostjet.processors.jets import (
     heavy_resonances,
     match_generator_jets,
@@ -140,8 +140,10 @@ def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
         "target_energy": target_energy,
         "event": ak.broadcast_arrays(ak.local_index(n_per_event, axis=0), selected.pt)[0],
     }
-    jet_table = ak.zip({k: ak.flatten(v, axis=1) for k, v in flat.items()})
     flat_constituents = ak.flatten(constituents, axis=1)
+    jet_table = ak.zip(
+        {k: ak.flatten(v, axis=1) for k, v in flat.items()} | energy_fractions(flat_constituents)
+    )
     leading = leading_constituents(
         jet_table,
         flat_constituents,

@@ -8,7 +8,7 @@ import torch
 
 from boostjet.errors import ModelError
 from boostjet.models.export import describe_model, export_model
-from boostjet.models.inference import ModelRunner, check_spec, clear_cache, load_count
+from boostjet.models.inference import ModelRunner, clear_cache, input_columns, load_count
 from boostjet.models.registry import build_model
 from boostjet.models.spec import InputSpec, synthetic_jets
 
@@ -68,29 +68,53 @@ def test_empty_input_and_energy_output_shapes(tmp_path):
 def test_wrong_array_shape_is_a_model_error(tagger):
     _, path = tagger
     constituents, mask, jet, _ = synthetic_jets(4, SPEC)
-    with pytest.raises(ModelError, match=r"needs constituents of shape \(4, 16, 10\)"):
+    with pytest.raises(
+        ModelError,
+        match=rf"needs constituents of shape \(4, 16, {len(SPEC.constituent_features)}\)",
+    ):
         ModelRunner(path, device="cpu")(constituents[..., :5], mask, jet)
     with pytest.raises(ModelError, match="needs jet of shape"):
         ModelRunner(path, device="cpu")(constituents, mask, jet[:3])
 
 
-def test_check_spec_names_each_mismatch(tagger):
+def test_spec_mismatches_are_named(tagger):
     _, path = tagger
     metadata = ModelRunner(path, device="cpu").metadata
-    check_spec(metadata, SPEC)
-    with pytest.raises(ModelError, match=r"n_constituents is 16 for the model but 100"):
-        check_spec(metadata, SPEC.model_copy(update={"n_constituents": 100}))
-    lacking_charge = SPEC.model_copy(
-        update={"constituent_features": SPEC.constituent_features[:-1]}
-    )
+    input_columns(metadata, SPEC)
+    with pytest.raises(ModelError, match=r"n_constituents is 16 for the model but 8"):
+        input_columns(metadata, SPEC.model_copy(update={"n_constituents": 8}))
+    without_charge = tuple(f for f in SPEC.constituent_features if f != "charge")
+    lacking_charge = SPEC.model_copy(update={"constituent_features": without_charge})
     with pytest.raises(ModelError, match=r"needs constituent feature\(s\) \['charge'\]"):
-        check_spec(metadata, lacking_charge)
-    reordered = SPEC.model_copy(update={"jet_features": SPEC.jet_features[::-1]})
-    with pytest.raises(ModelError, match="jet_features are"):
-        check_spec(metadata, reordered)
+        input_columns(metadata, lacking_charge)
     with pytest.raises(ModelError, match="constituent_sources"):
         ModelRunner(
             path,
             device="cpu",
             expected_spec=SPEC.model_copy(update={"constituent_sources": ("Tower",)}),
         )
+
+
+def test_a_wider_configured_layout_gives_the_models_own_outputs(tagger):
+    # the configuration orders features differently and pads to more constituents: the runner
+    # picks the model's columns and leading slots, so the scores are those of the model's layout
+    _, path = tagger
+    constituents, mask, jet, _ = synthetic_jets(9, SPEC, seed=5)
+    expected = ModelRunner(path, device="cpu")(constituents, mask, jet)
+    wide = SPEC.model_copy(
+        update={
+            "n_constituents": 24,
+            "constituent_features": SPEC.constituent_features[::-1],
+            "jet_features": SPEC.jet_features[::-1],
+        }
+    )
+    wide_constituents = np.zeros((9, 24, len(SPEC.constituent_features)), np.float32)
+    wide_constituents[:, :16] = constituents[..., ::-1]
+    wide_constituents[:, 16:] = 7.0  # garbage behind the mask beyond the model's slots
+    wide_mask = np.zeros((9, 24), bool)
+    wide_mask[:, :16] = mask
+    runner = ModelRunner(path, device="cpu", expected_spec=wide)
+    scores = runner(wide_constituents, wide_mask, jet[:, ::-1])
+    np.testing.assert_array_equal(scores, expected)
+    restored = pickle.loads(pickle.dumps(runner))
+    np.testing.assert_array_equal(restored(wide_constituents, wide_mask, jet[:, ::-1]), expected)

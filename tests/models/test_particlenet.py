@@ -19,7 +19,7 @@ from boostjet.models.taggers.particlenet import (
 )
 def test_parameter_counts_match_the_paper(options, published):
     """arXiv:1902.08570 quotes 26k (Lite) and 366k parameters with 7 features per particle."""
-    model = ParticleNet(InputSpec(), use_charge=False, **options)
+    model = ParticleNet(InputSpec(), use_particle_type=False, **options)
     assert count_parameters(model) == pytest.approx(published, rel=0.02)  # "26k", "366k"
 
 

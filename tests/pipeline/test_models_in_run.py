@@ -13,7 +13,7 @@ from boostjet.cli import main
 from boostjet.models.inference import ModelRunner
 from boostjet.pipeline.config import load_config
 from boostjet.processors.delphes import BoostjetDelphesSchema
-from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs
+from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs, input_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "boostjet" / "models" / "trained" / "dnn_top.pt"
@@ -50,7 +50,8 @@ def test_processor_scores_equal_the_model_applied_directly(tmp_path):
         ).events()
     out = BoostedJetProcessor(config).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
-    direct = ModelRunner(MODEL)(inputs.constituents, inputs.mask, inputs.jet_matrix())
+    runner = ModelRunner(MODEL, expected_spec=input_spec(config))
+    direct = runner(inputs.constituents, inputs.mask, inputs.jet_matrix())
     scores = out["histograms"]["score_dnn_top"]
     assert scores.sum(flow=True).value == len(direct)
     assert np.all((direct >= 0) & (direct < 1))

@@ -17,12 +17,12 @@ PROCESS_BITS = 1 << 24  # ROOT's TProcessID number sits in the top byte of fUniq
 
 
 def candidates(per_event):
-    """Candidates from lists of (uid, pt, eta, phi) per event, massless."""
+    """Candidates from lists of (uid, pt, eta, phi) per event, massless photons (kind 1)."""
     records = [
         [
             {"uid": uid, "pt": pt, "eta": eta, "phi": phi, "E": pt * np.cosh(eta)}
             | {"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta)}
-            | {"charge": 0.0}
+            | {"charge": 0.0, "kind": 1}
             for uid, pt, eta, phi in event
         ]
         for event in per_event
@@ -77,3 +77,6 @@ def test_padded_constituents_are_pt_ordered_truncated_and_masked():
     deta = features[0, :, CONSTITUENT_FEATURES.index("deta")]
     np.testing.assert_allclose(deta, [-0.1, 0.0], atol=1e-6)
     assert not features[1].any()
+    is_photon = features[:, :, CONSTITUENT_FEATURES.index("is_photon")]
+    assert is_photon.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    assert not features[:, :, CONSTITUENT_FEATURES.index("is_neutral_hadron")].any()

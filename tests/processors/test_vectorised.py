@@ -10,6 +10,7 @@ import pytest
 from test_delphes import EFLOW, SHARED, load, needs_shared
 
 from boostjet.processors.constituents import (
+    CONSTITUENT_FEATURES,
     _dense_lookup,
     _sorted_lookup,
     leading_constituents,
@@ -61,12 +62,16 @@ def test_leading_constituents_pad_to_the_padded_array():
     jets = ak.Array([{"eta": 0.5, "phi": 3.0}, {"eta": -1.0, "phi": 0.0}])
     cands = ak.Array(
         [
-            [{f: float(v) for f in ("E", "px", "py", "pz", "eta", "phi", "charge")} | {"pt": v}] * 2
+            [
+                {f: float(v) for f in ("E", "px", "py", "pz", "eta", "phi", "charge")}
+                | {"pt": v, "kind": 0}
+            ]
+            * 2
             for v in (1.0, 2.0)
         ]
     )
     lead = leading_constituents(jets, cands, 1)
-    assert lead.rows.shape == (2, 10) and lead.counts.tolist() == [2, 2]
+    assert lead.rows.shape == (2, len(CONSTITUENT_FEATURES)) and lead.counts.tolist() == [2, 2]
     values, mask = padded_constituents(jets, cands, 1)
     np.testing.assert_array_equal(lead.padded()[0], values)
     np.testing.assert_array_equal(lead.padded()[1], mask)

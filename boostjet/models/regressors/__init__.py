@@ -13,7 +13,15 @@ from boostjet.models.preprocessing import FlatJetInputs, JetInputs, dense_stack
 from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.particlenet import LITE_BLOCKS, ParticleNetBackbone
 
-CONSTITUENT_FEATURES: tuple[str, ...] = ("E", "pt", "deta", "dphi", "charge")
+CONSTITUENT_FEATURES: tuple[str, ...] = (
+    "E",
+    "pt",
+    "deta",
+    "dphi",
+    "charge",
+    "is_photon",
+    "is_neutral_hadron",
+)
 #: Jet features read by the regressors by default; φ is left out (no physics depends on it).
 JET_FEATURES: tuple[str, ...] = (
     "pt",
@@ -24,6 +32,9 @@ JET_FEATURES: tuple[str, ...] = (
     "tau21",
     "tau32",
     "n_constituents",
+    "charged_energy_fraction",
+    "photon_energy_fraction",
+    "neutral_hadron_energy_fraction",
 )
 
 
@@ -66,12 +77,12 @@ class PointCloudJetEncoder(nn.Module):
         model: str,
         widths: tuple[int, ...],
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
-        use_charge: bool = True,
+        use_particle_type: bool = True,
         jet_features: tuple[str, ...] = JET_FEATURES,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.backbone = ParticleNetBackbone(spec, model, blocks, use_charge)
+        self.backbone = ParticleNetBackbone(spec, model, blocks, use_particle_type)
         self.jet_inputs = JetInputs(spec, model, jet_features)
         n_inputs = self.backbone.n_outputs + self.jet_inputs.n_outputs
         self.hidden = dense_stack(n_inputs, widths, nn.ReLU, dropout)

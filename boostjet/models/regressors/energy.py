@@ -1,7 +1,8 @@
 """Jet-energy regressor with a per-jet uncertainty: output [B, 2] = (E, σ) in GeV.
 
-The network predicts the correction to the reconstructed energy E_reco (sum of the constituent
-energies) and the relative resolution: E = E_reco · exp(c), σ = E_reco · (softplus(s) + 10⁻³).
+The network predicts the correction to the reconstructed jet energy E_reco (the fat jet's energy,
+all constituents) and the relative resolution:
+E = E_reco · exp(c), σ = E_reco · (softplus(s) + 10⁻³).
 Working relative to E_reco keeps the outputs O(1) over the whole pT range; the softplus keeps σ
 positive and the floor keeps the Gaussian likelihood (`losses.gaussian_nll_loss`) from collapsing.
 Either encoder of `boostjet.models.regressors` can be used (dense or point cloud).
@@ -14,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from boostjet.models.preprocessing import masked, prime_batch_norm
+from boostjet.models.preprocessing import prime_batch_norm
 from boostjet.models.regressors import (
     CONSTITUENT_FEATURES,
     JET_FEATURES,
@@ -36,10 +37,7 @@ class EnergyRegressor(nn.Module):
 
     def __init__(self, spec: InputSpec, model: str, encoder: nn.Module, n_features: int) -> None:
         super().__init__()
-        self.register_buffer(
-            "energy_column",
-            torch.tensor(spec.constituent_columns(("E",), model), dtype=torch.long),
-        )
+        self.energy_column = spec.jet_columns(("energy",), model)[0]
         self.encoder = encoder
         self.min_energy = MIN_ENERGY
         self.relative_sigma_floor = RELATIVE_SIGMA_FLOOR
@@ -59,8 +57,7 @@ class EnergyRegressor(nn.Module):
         prime_batch_norm(self, constituents, mask, jet)
 
     def forward(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
-        reco_energy = masked(constituents, mask).index_select(-1, self.energy_column).sum((1, 2))
-        reco_energy = reco_energy.clamp(min=self.min_energy)
+        reco_energy = jet[:, self.energy_column].clamp(min=self.min_energy)
         correction, spread = self.output(self.encoder(constituents, mask, jet)).unbind(-1)
         energy = reco_energy * torch.exp(correction)
         sigma = reco_energy * (nn.functional.softplus(spread) + self.relative_sigma_floor)
@@ -101,11 +98,11 @@ class PointCloudEnergyRegressor(EnergyRegressor):
         spec: InputSpec,
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
         widths: tuple[int, ...] = (128, 64),
-        use_charge: bool = True,
+        use_particle_type: bool = True,
         jet_features: tuple[str, ...] = JET_FEATURES,
         dropout: float = 0.0,
     ) -> None:
         encoder = PointCloudJetEncoder(
-            spec, "energy_pointcloud", widths, blocks, use_charge, jet_features, dropout
+            spec, "energy_pointcloud", widths, blocks, use_particle_type, jet_features, dropout
         )
         super().__init__(spec, "energy_pointcloud", encoder, encoder.n_outputs)

@@ -102,12 +102,12 @@ class PointCloudMassRegressor(MassRegressor):
         spec: InputSpec,
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
         widths: tuple[int, ...] = (128, 64),
-        use_charge: bool = True,
+        use_particle_type: bool = True,
         jet_features: tuple[str, ...] = JET_FEATURES,
         dropout: float = 0.0,
         relative_to_soft_drop: bool = False,
     ) -> None:
         encoder = PointCloudJetEncoder(
-            spec, "pointcloud_mass", widths, blocks, use_charge, jet_features, dropout
+            spec, "pointcloud_mass", widths, blocks, use_particle_type, jet_features, dropout
         )
         super().__init__(encoder, encoder.n_outputs, spec, relative_to_soft_drop)

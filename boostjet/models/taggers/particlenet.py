@@ -1,10 +1,11 @@
 """ParticleNet-Lite: dynamic graph CNN on the jet as a particle cloud (arXiv:1902.08570).
 
-Each constituent carries Δη, Δφ, log pT, log E, log(pT/pT_jet), log(E/E_jet), ΔR (and its charge),
-standardised over real constituents. EdgeConv blocks (k nearest neighbours; edge features
-(x_i, x_j − x_i); three 1×1 convolutions with batch norm and ReLU; mean over the edges; shortcut)
-find neighbours first in (Δη, Δφ), then in the previous block's feature space. Lite: two blocks,
-k = 7, channels (32, 32, 32) and (64, 64, 64); global average pooling; dense 128 with dropout 0.1.
+Each constituent carries Δη, Δφ, log pT, log E, log(pT/pT_jet), log(E/E_jet), ΔR (and its particle
+type: charge, photon and neutral-hadron flags), standardised over real constituents. EdgeConv
+blocks (k nearest neighbours; edge features (x_i, x_j − x_i); three 1×1 convolutions with batch
+norm and ReLU; mean over the edges; shortcut) find neighbours first in (Δη, Δφ), then in the
+previous block's feature space. Lite: two blocks, k = 7, channels (32, 32, 32) and (64, 64, 64);
+global average pooling; dense 128 with dropout 0.1.
 Padded points are never neighbours and never pooled, and every operation is per point or a
 symmetric reduction, so the output is invariant under permutations of the real constituents.
 """
@@ -21,6 +22,7 @@ from boostjet.models.spec import InputSpec
 from boostjet.models.taggers import Tagger
 
 KINEMATICS: tuple[str, ...] = ("E", "px", "py", "pt", "deta", "dphi")
+PARTICLE_TYPE: tuple[str, ...] = ("charge", "is_photon", "is_neutral_hadron")
 #: (k, channels) of each EdgeConv block; 26k parameters with the paper's 7 features and width 128.
 LITE_BLOCKS: tuple[tuple[int, tuple[int, ...]], ...] = ((7, (32, 32, 32)), (7, (64, 64, 64)))
 #: The full ParticleNet (use with width=256): 366k parameters, as in the paper.
@@ -119,16 +121,16 @@ class ParticleNetBackbone(nn.Module):
         spec: InputSpec,
         model: str,
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
-        use_charge: bool = True,
+        use_particle_type: bool = True,
     ) -> None:
         super().__init__()
         self.register_buffer(
             "kinematic_columns",
             torch.tensor(spec.constituent_columns(KINEMATICS, model), dtype=torch.long),
         )
-        charge = spec.constituent_columns(("charge",), model) if use_charge else []
-        self.register_buffer("charge_columns", torch.tensor(charge, dtype=torch.long))
-        n_features = 7 + len(charge)
+        kind = spec.constituent_columns(PARTICLE_TYPE, model) if use_particle_type else []
+        self.register_buffer("type_columns", torch.tensor(kind, dtype=torch.long))
+        n_features = 7 + len(kind)
         self.scaler = Standardise((n_features,))
         edge_convs: list[nn.Module] = []
         n_inputs = n_features
@@ -156,8 +158,8 @@ class ParticleNetBackbone(nn.Module):
             log_energy - safe_log(jet_energy),
             torch.sqrt(deta * deta + dphi * dphi),
         ]
-        charge = constituents.index_select(-1, self.charge_columns)
-        features = torch.cat([torch.stack(features, -1), charge], -1)
+        particle_type = constituents.index_select(-1, self.type_columns)
+        features = torch.cat([torch.stack(features, -1), particle_type], -1)
         return features, torch.stack([deta, dphi], -1)
 
     @torch.no_grad()
@@ -186,10 +188,10 @@ class ParticleNet(Tagger):
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
         width: int = 128,
         dropout: float = 0.1,
-        use_charge: bool = True,
+        use_particle_type: bool = True,
     ) -> None:
         super().__init__()
-        self.backbone = ParticleNetBackbone(spec, "particlenet", blocks, use_charge)
+        self.backbone = ParticleNetBackbone(spec, "particlenet", blocks, use_particle_type)
         self.head = nn.Sequential(
             nn.Linear(self.backbone.n_outputs, width), nn.ReLU(), nn.Dropout(dropout)
         )
