@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
 
-from boostjet.processors.features import cut_based_score, ratio
+from boostjet.processors.features import cut_based_score, energy_fractions, ratio
 
 
 def test_ratio_with_vanishing_denominator_is_one():
@@ -17,3 +18,19 @@ def test_cut_based_score_inside_and_outside_the_mass_window():
     )
     np.testing.assert_allclose(score, [0.6, 0.0, 0.0, 0.0], rtol=1e-6)
     assert score.dtype == np.float32
+
+
+def test_energy_fractions_by_constituent_kind():
+    # jet 0: a 30 GeV track, a 10 GeV photon and a 60 GeV neutral hadron; jet 1: empty;
+    # jet 2: one 5 GeV tower (kind 3), which is none of the three kinds
+    constituents = ak.Array(
+        [
+            [{"E": 30.0, "kind": 0}, {"E": 10.0, "kind": 1}, {"E": 60.0, "kind": 2}],
+            [],
+            [{"E": 5.0, "kind": 3}],
+        ]
+    )
+    fractions = energy_fractions(constituents)
+    np.testing.assert_allclose(fractions["charged_energy_fraction"], [0.3, 0.0, 0.0])
+    np.testing.assert_allclose(fractions["photon_energy_fraction"], [0.1, 0.0, 0.0])
+    np.testing.assert_allclose(fractions["neutral_hadron_energy_fraction"], [0.6, 0.0, 0.0])
