@@ -291,6 +291,8 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         name=args.name,
         hyperparameters=dict(parse_override(text) for text in args.hyper),
+        schedule=args.schedule,
+        clip_grad_norm=args.clip_grad_norm,
     )
     result = train(options)
     console.print(f"exported {result['model']} and {result['metadata']}")
@@ -322,6 +324,15 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--epochs", type=_positive(int), default=10)
     parser.add_argument("--batch-size", type=_positive(int), default=256)
     parser.add_argument("--learning-rate", type=_positive(float), default=1e-3)
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="learning rate per step: cosine decay to 1 %% over all epochs (default), or constant",
+    )
+    parser.add_argument(
+        "--clip-grad-norm", type=_positive(float), metavar="NORM", help="clip each step's gradient"
+    )
     parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (Adam)")
     parser.add_argument("--validation-fraction", type=_positive(float), default=0.2)
     parser.add_argument("--patience", type=_positive(int), default=3, help="early stopping")

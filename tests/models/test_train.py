@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -105,3 +106,28 @@ def test_relative_mass_regressor_starts_from_the_soft_drop_mass():
     model.eval()
     soft_drop = jet[:, JET_FEATURES.index("sd_mass")]
     torch.testing.assert_close(model(constituents, mask, jet), soft_drop.clamp(min=1.0))
+
+
+def test_cosine_schedule_falls_from_the_learning_rate_to_one_percent(tmp_path):
+    from boostjet.models.train import learning_rate_schedule
+
+    def rates(schedule: str) -> list[float]:
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        options = TrainingOptions(
+            model="dnn", data=tmp_path, output=tmp_path, epochs=2, schedule=schedule
+        )
+        steps = learning_rate_schedule(optimizer, options, steps_per_epoch=5)  # 10 steps in all
+        seen = []
+        for _ in range(10):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            steps.step()
+        return [*seen, optimizer.param_groups[0]["lr"]]
+
+    cosine = rates("cosine")
+    # lr (0.01 + 0.99 (1 + cos(π s / 10)) / 2): 0.1 at first, 0.0505 halfway, 0.001 at the end
+    assert cosine[0] == pytest.approx(0.1)
+    assert cosine[5] == pytest.approx(0.1 * (0.01 + 0.99 * 0.5))
+    assert cosine[10] == pytest.approx(0.001)
+    assert all(a > b for a, b in itertools.pairwise(cosine))
+    assert rates("constant") == pytest.approx([0.1] * 11)
