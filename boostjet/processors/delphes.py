@@ -97,14 +97,21 @@ def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -
 def fat_jets(events: ak.Array, collection: str) -> ak.Array:
     """Per-event fat jets with the fields every later step uses, identical for both layouts.
 
-    Fields: pt, eta, phi, mass, energy, sd_mass, tau1, tau2, tau3 and ``index`` (position of the
-    jet in its collection, which the constituent references point to).
+    Fields: pt, eta, phi, mass, energy, sd_mass, tau1, tau2, tau3, ``index`` (position of the
+    jet in its collection, which the constituent references point to) and, where the jet class
+    stores NCharged and NNeutrals, ``multiplicity``: their sum, Delphes' count of the constituents.
     """
     jets = events[collection]
     pt, eta, phi, mass = jets.PT, jets.Eta, jets.Phi, jets.Mass
     pz = pt * np.sinh(eta)
     energy = np.sqrt(pt**2 + pz**2 + mass**2)
     sd_px, sd_py, sd_pz, sd_e = _softdrop_p4(jets)
+    stored = ak.fields(jets)
+    counted = (
+        {"multiplicity": jets.NCharged + jets.NNeutrals}
+        if "NCharged" in stored and "NNeutrals" in stored
+        else {}
+    )
     return ak.zip(
         {
             "pt": ak.values_astype(pt, np.float32),
@@ -117,7 +124,8 @@ def fat_jets(events: ak.Array, collection: str) -> ak.Array:
             "tau2": ak.values_astype(_tau(jets, 2), np.float32),
             "tau3": ak.values_astype(_tau(jets, 3), np.float32),
             "index": ak.local_index(pt, axis=1),
-        },
+        }
+        | counted,
         with_name="FatJet",
     )
 

@@ -39,13 +39,17 @@ class JetInputs:
     """Everything known about the selected jets of one chunk, flat over jets."""
 
     jets: ak.Array
-    """Record per jet: JET_FEATURES, ``label``, ``target_mass``, ``target_energy``, ``event``."""
-    leading: LeadingConstituents
-    """The leading constituents' feature rows; padded only when asked for (models, export)."""
+    """Record per jet: JET_FEATURES, ``label``, ``target_mass``, ``target_energy``, ``event``;
+    without constituents only ``n_constituents`` of the constituent-derived features."""
+    leading: LeadingConstituents | None
+    """The leading constituents' feature rows (None when not built); padded only when asked for
+    (models, export)."""
     unresolved_refs: int
 
     @cached_property
     def _padded(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.leading is None:
+            raise ValueError("these jet inputs were built without constituents")
         return self.leading.padded()
 
     @property
@@ -110,12 +114,23 @@ def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
     )
 
 
-def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
-    """Select fat jets and compute every per-jet quantity and model input for one chunk."""
+def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = True) -> JetInputs:
+    """Select fat jets and compute every per-jet quantity and model input for one chunk.
+
+    Without constituents (a run with no model) the references and energy-flow collections are
+    never read; ``n_constituents`` is then Delphes' own count NCharged + NNeutrals, which equals
+    the resolved count whenever every reference resolves. Collections without those counts get
+    their constituents built anyway.
+    """
     _require(events, config.fatjet_collection, "fatjet_collection")
     jets = fat_jets(events, config.fatjet_collection)
     selected = select_fat_jets(jets, config.selection)
-    constituents, unresolved = _constituents(events, config, selected)
+    with_constituents = with_constituents or "multiplicity" not in ak.fields(selected)
+    if with_constituents:
+        constituents, unresolved = _constituents(events, config, selected)
+        n_constituents = ak.num(constituents, axis=2)
+    else:
+        unresolved, n_constituents = 0, selected.multiplicity
 
     if not is_data and has_collection(events, "Particle"):
         label = truth_labels(selected, heavy_resonances(events.Particle), config.truth.match_radius)
@@ -134,32 +149,39 @@ def build_jet_inputs(events, config, is_data: bool) -> JetInputs:
         "sd_mass": selected.sd_mass,
         "tau21": ratio(selected.tau2, selected.tau1),
         "tau32": ratio(selected.tau3, selected.tau2),
-        "n_constituents": ak.num(constituents, axis=2),
+        "n_constituents": n_constituents,
         "label": label,
         "target_mass": target_mass,
         "target_energy": target_energy,
         "event": ak.broadcast_arrays(ak.local_index(n_per_event, axis=0), selected.pt)[0],
     }
+    columns = {k: ak.flatten(v, axis=1) for k, v in flat.items()}
+    if not with_constituents:
+        jet_table = ak.zip(columns)
+        _check_finite(events, jet_table, KINEMATIC_FEATURES)
+        return JetInputs(jet_table, None, unresolved)
     flat_constituents = ak.flatten(constituents, axis=1)
-    jet_table = ak.zip(
-        {k: ak.flatten(v, axis=1) for k, v in flat.items()} | energy_fractions(flat_constituents)
-    )
+    jet_table = ak.zip(columns | energy_fractions(flat_constituents))
     leading = leading_constituents(
         jet_table,
         flat_constituents,
         config.constituents.n_constituents,
         config.constituents.features,
     )
-    inputs = JetInputs(jet_table, leading, unresolved)
-    _check_finite(events, inputs)
-    return inputs
-
-
-def _check_finite(events, inputs: JetInputs) -> None:
-    if not np.isfinite(inputs.leading.rows).all():  # the padding zeros are finite
+    if not np.isfinite(leading.rows).all():  # the padding zeros are finite
         raise InputDataError(f"{_chunk_name(events)} has NaN or inf in constituent kinematics.")
-    if not np.isfinite(inputs.jet_matrix()).all():
-        raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")
+    _check_finite(events, jet_table, JET_FEATURES)
+    return JetInputs(jet_table, leading, unresolved)
+
+
+#: Jet features that do not need the constituents.
+KINEMATIC_FEATURES = ("pt", "eta", "phi", "mass", "energy", "sd_mass", "tau21", "tau32")
+
+
+def _check_finite(events, jet_table: ak.Array, features: tuple[str, ...]) -> None:
+    for name in features:
+        if not np.isfinite(ak.to_numpy(jet_table[name])).all():
+            raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")
 
 
 def input_spec(config) -> InputSpec:
@@ -204,7 +226,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
     def process(self, events):
         dataset = events.metadata["dataset"]
         settings = self.config.datasets[dataset]
-        inputs = build_jet_inputs(events, self.config, settings.is_data)
+        inputs = build_jet_inputs(
+            events, self.config, settings.is_data, with_constituents=bool(self.config.models)
+        )
         jets = inputs.jets
         hists = histograms.book(self.config, self.taggers, self.regressors, dataset)
         truth = histograms.truth_names(ak.to_numpy(jets.label), settings.is_data)
@@ -221,7 +245,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
             "mass_sd": (sd_mass, "mass"),
             "energy_reco": (ak.to_numpy(jets.energy), "energy"),
         }
-        if len(pt):
+        if len(pt) and self.config.models:
             predictions |= self._evaluate_models(inputs, scores)
         for name, score in scores.items():
             hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)

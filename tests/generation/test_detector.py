@@ -12,6 +12,7 @@ from boostjet.generation.detector import (
     DATA_LIKE_CARD,
     MC_CARD,
     Calorimeter,
+    HadronResponse,
     StableParticles,
     Tracker,
     card_named,
@@ -171,6 +172,43 @@ def test_data_like_calorimeter_measures_ten_percent_low():
     assert flow.photons.fields["E"].tolist() == [pytest.approx(0.9 * e_photons)]
     e_neutron = 20.0 * math.cosh(0.001)
     assert flow.neutral_hadrons.fields["E"].tolist() == [pytest.approx(0.9 * e_neutron)]
+
+
+def test_hadron_response_matches_groom_parametrisation():
+    response = HadronResponse(h_over_e=0.7, exponent=0.85, energy_scale=1.0)
+    # f_em = 1 − 10^−0.15 = 0.29205; π/e = f_em + 0.7 (1 − f_em)
+    assert response(np.array([10.0]))[0] == pytest.approx(0.29205 + 0.7 * 0.70795, abs=1e-5)
+    # 100 GeV: f_em = 1 − 100^−0.15 = 0.49881
+    assert response(np.array([100.0]))[0] == pytest.approx(0.49881 + 0.7 * 0.50119, abs=1e-5)
+    # at and below E₀ a hadron responds as h/e; the response rises towards 1 with energy
+    assert response(np.array([0.3, 1.0])).tolist() == pytest.approx([0.7, 0.7])
+    assert np.all(np.diff(response(np.geomspace(1, 1e4, 50))) > 0)
+    assert response(np.array([1e4]))[0] < 1
+    # both cards are non-compensating in the same way
+    assert MC_CARD.hcal.hadron_response == DATA_LIKE_CARD.hcal.hadron_response == response
+
+
+def test_hcal_reads_each_hadron_at_its_own_response():
+    # Two neutrons and a forward photon in HCAL, no smearing: the tower of the neutrons reads
+    # E₁ π/e(E₁) + E₂ π/e(E₂) (each shower by its own energy), the photon its full energy.
+    response = HadronResponse()
+    card = dataclasses.replace(
+        PERFECT, hcal=dataclasses.replace(PERFECT.hcal, hadron_response=response)
+    )
+    particles = _particles(
+        [
+            (0, 2112, 0, 20.0, 0.001, 1.001, 0.9396),
+            (0, 130, 0, 5.0, 0.002, 1.002, 0.4976),
+            (0, 22, 0, 4.0, 4.0, 1.0, 0.0),
+        ]
+    )
+    flow = simulate_detector(particles, card, np.random.default_rng(0))
+    neutrons = particles.energy[:2]
+    expected = float((neutrons * response(neutrons)).sum())
+    assert flow.neutral_hadrons.fields["E"].tolist() == pytest.approx(
+        [expected, particles.energy[2]]
+    )
+    assert expected < 0.85 * neutrons.sum()
 
 
 def test_unknown_card_names_the_option():

@@ -9,7 +9,7 @@ import uproot
 
 from boostjet.generation.writer import write_flat
 
-JET_FIELDS = ("fUniqueID", "PT", "Eta", "Phi", "Mass")
+JET_FIELDS = ("fUniqueID", "PT", "Eta", "Phi", "Mass", "NCharged", "NNeutrals")
 TRACK_FIELDS = ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi")
 TOWER_FIELDS = ("fUniqueID", "ET", "Eta", "Phi", "E", "Eem", "Ehad")
 

@@ -8,8 +8,14 @@ from test_delphes import SHARED, load, needs_shared
 
 from boostjet.errors import InputDataError
 from boostjet.pipeline.config import RunConfig
+from boostjet.processors import tagging
 from boostjet.processors.constituents import CONSTITUENT_FEATURES
-from boostjet.processors.tagging import JET_FEATURES, BoostedJetProcessor, build_jet_inputs
+from boostjet.processors.tagging import (
+    JET_FEATURES,
+    KINEMATIC_FEATURES,
+    BoostedJetProcessor,
+    build_jet_inputs,
+)
 
 
 def config(**changes) -> RunConfig:
@@ -95,3 +101,25 @@ def test_nan_in_jet_kinematics_is_a_clear_error(tmp_path):
         assert "NaN or inf" in str(error) and "nan.root" in str(error)
     else:
         raise AssertionError("NaN jet masses must raise InputDataError")
+
+
+@needs_shared
+def test_without_constituents_the_jets_are_the_same_and_counted_by_delphes():
+    # Delphes' NCharged + NNeutrals equals the number of resolved Constituents of every fat jet
+    events = events_of("tth_hbb_cms_fatjet.root")
+    full = build_jet_inputs(events, config(), is_data=False)
+    light = build_jet_inputs(events, config(), is_data=False, with_constituents=False)
+    assert light.leading is None and light.unresolved_refs == 0
+    for name in (*KINEMATIC_FEATURES, "n_constituents", "label"):
+        np.testing.assert_array_equal(ak.to_numpy(light.jets[name]), ak.to_numpy(full.jets[name]))
+    assert ak.to_list(full.jets.n_constituents) == [26, 43, 38, 23, 23, 33]
+
+
+@needs_shared
+def test_a_run_without_models_never_resolves_constituents(monkeypatch):
+    def fail(*args):
+        raise AssertionError("constituents were built for a run without models")
+
+    monkeypatch.setattr(tagging, "_constituents", fail)
+    out = BoostedJetProcessor(config()).process(events_of("tth_hbb_cms_fatjet.root"))
+    assert out["histograms"]["control_n_constituents"].sum(flow=True).value == 6
