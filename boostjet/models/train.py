@@ -84,6 +84,12 @@ class Samples:
     def __len__(self) -> int:
         return len(self.target)
 
+    @classmethod
+    def concatenate(cls, parts: list[Samples]) -> Samples:
+        return cls(
+            *(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__)
+        )
+
     def take(self, index: np.ndarray) -> Samples:
         return Samples(*(getattr(self, k)[index] for k in self.__dataclass_fields__))
 
@@ -93,52 +99,57 @@ class Samples:
         )
 
 
-def _read_export(root: Path) -> tuple[dict[str, np.ndarray], dict]:
+def _read_export(root: Path, task: str, signal: str) -> tuple[Samples, dict]:
+    """The jets of a `boostjet dataset` export that `task` trains on, read chunk by chunk so that
+    only those jets are ever held in memory; tagger classes are weighted to count equally."""
     manifest = load_manifest(root)
-    chunks = [
-        np.load(root / entry["path"])
+    parts = [
+        _chunk_samples(np.load(root / entry["path"]), task, signal)
         for dataset in manifest["datasets"].values()
         if not dataset["is_data"]
         for entry in dataset["files"]
         if entry["jets"] > 0
     ]
-    if not chunks:
+    if not parts:
         raise ConfigError(f"{root} holds no simulated jets to train on.")
-    keys = ("constituents", "mask", "jet", "label", "target_mass", "target_energy")
-    return {k: np.concatenate([c[k] for c in chunks]) for k in keys}, manifest
+    samples = Samples.concatenate(parts)
+    if not len(samples):
+        raise ConfigError(f"the training data hold no jets usable for the {task} task.")
+    if task == "tagger":
+        samples.weight = class_balance(samples.target)
+    return samples, manifest
 
 
-def select_samples(arrays: dict[str, np.ndarray], task: str, signal: str) -> Samples:
-    """The jets a task trains on, with its target and per-jet weights.
+def class_balance(target: np.ndarray) -> np.ndarray:
+    """Per-jet weights under which signal (1) and background (0) jets count equally."""
+    n_signal = max(target.sum(), 1.0)
+    n_background = max(len(target) - target.sum(), 1.0)
+    weight = np.where(target == 1, 0.5 * len(target) / n_signal, 0.5 * len(target) / n_background)
+    return weight.astype(np.float32)
 
-    Taggers: signal-class jets (target 1) against QCD jets (target 0), weighted so both classes
-    count equally. Mass: jets with a matched generator jet of soft-drop mass > 10 GeV. Energy:
-    jets with a matched generator jet.
+
+def _chunk_samples(arrays, task: str, signal: str) -> Samples:
+    """The jets of one chunk a task trains on, with its target (unit weights).
+
+    Taggers: signal-class jets (target 1) and QCD jets (target 0). Mass: jets with a matched
+    generator jet of soft-drop mass > 10 GeV. Energy: jets with a matched generator jet.
     """
     label = arrays["label"]
     if task == "tagger":
         signal_label = TRUTH_CLASSES.index(signal)
         keep = (label == signal_label) | (label == TRUTH_CLASSES.index("qcd"))
         target = (label[keep] == signal_label).astype(np.float32)
-        n_signal = max(target.sum(), 1.0)
-        n_background = max(len(target) - target.sum(), 1.0)
-        weight = np.where(
-            target == 1, 0.5 * len(target) / n_signal, 0.5 * len(target) / n_background
-        )
     else:
         values = arrays[f"target_{task}"]
         floor = MIN_TARGET_MASS if task == "mass" else 0.0
         keep = np.isfinite(values) & (values > floor)
         target = values[keep].astype(np.float32)
-        weight = np.ones(len(target))
-    if not keep.any():
-        raise ConfigError(f"the training data hold no jets usable for the {task} task.")
     return Samples(
         arrays["constituents"][keep],
         arrays["mask"][keep],
         arrays["jet"][keep],
         target,
-        weight.astype(np.float32),
+        np.ones(len(target), dtype=np.float32),
     )
 
 
@@ -272,8 +283,7 @@ def train(options: TrainingOptions) -> dict:
     if options.threads:
         torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
-    arrays, manifest = _read_export(options.data)
-    samples = select_samples(arrays, task, options.signal)
+    samples, manifest = _read_export(options.data, task, options.signal)
     rng = np.random.default_rng(options.seed)
     order = rng.permutation(len(samples))[: options.max_jets]
     n_validation = max(int(len(order) * options.validation_fraction), 1)
