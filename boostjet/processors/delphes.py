@@ -94,12 +94,13 @@ def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -
         )
 
 
-def fat_jets(events: ak.Array, collection: str) -> ak.Array:
+def fat_jets(events: ak.Array, collection: str, with_multiplicity: bool = True) -> ak.Array:
     """Per-event fat jets with the fields every later step uses, identical for both layouts.
 
     Fields: pt, eta, phi, mass, energy, sd_mass, tau1, tau2, tau3, ``index`` (position of the
     jet in its collection, which the constituent references point to) and, where the jet class
-    stores NCharged and NNeutrals, ``multiplicity``: their sum, Delphes' count of the constituents.
+    stores NCharged and NNeutrals (and ``with_multiplicity``), ``multiplicity``: their sum,
+    Delphes' count of the constituents.
     """
     jets = events[collection]
     pt, eta, phi, mass = jets.PT, jets.Eta, jets.Phi, jets.Mass
@@ -109,7 +110,7 @@ def fat_jets(events: ak.Array, collection: str) -> ak.Array:
     stored = ak.fields(jets)
     counted = (
         {"multiplicity": jets.NCharged + jets.NNeutrals}
-        if "NCharged" in stored and "NNeutrals" in stored
+        if with_multiplicity and "NCharged" in stored and "NNeutrals" in stored
         else {}
     )
     return ak.zip(

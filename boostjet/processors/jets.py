@@ -205,11 +205,19 @@ def match_generator_jets(jets: ak.Array, genjets: ak.Array, radius: float) -> ak
     n_gen, gen_eta, gen_phi = _flat_eta_phi(genjets)
     jet, gen = same_event_pairs(n_jets, n_gen)
     dr = np.hypot(jet_eta[jet] - gen_eta[gen], delta_phi(jet_phi[jet], gen_phi[gen]))
-    order = np.lexsort((dr, jet))  # per jet: nearest first, then the lower generator index
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = jet[order][1:] != jet[order][:-1]
-    nearest = order[first]
-    best = np.full(len(jet_eta), -1, dtype=np.int64)
+    # the pairs of one jet are contiguous and in generator-jet order: the first pair at the
+    # jet's smallest ΔR is its nearest generator jet (a segmented argmin, no sort)
+    n_total = len(jet_eta)
+    pairs_per_jet = np.bincount(jet, minlength=n_total)
+    starts = np.cumsum(pairs_per_jet) - pairs_per_jet
+    paired = pairs_per_jet > 0
+    smallest = np.full(n_total, np.inf)
+    smallest[paired] = np.minimum.reduceat(dr, starts[paired]) if len(dr) else []
+    at_smallest = np.flatnonzero(dr == smallest[jet])
+    first = np.ones(len(at_smallest), dtype=bool)
+    first[1:] = jet[at_smallest][1:] != jet[at_smallest][:-1]
+    nearest = at_smallest[first]
+    best = np.full(n_total, -1, dtype=np.int64)
     matched = dr[nearest] < radius
     best[jet[nearest][matched]] = gen[nearest][matched]
     flat_gen = ak.flatten(genjets, axis=1).layout

@@ -106,7 +106,7 @@ def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
     if name is None or not has_collection(events, name):
         nan = ak.full_like(selected.pt, np.nan, dtype=np.float32)
         return nan, nan
-    gen = fat_jets(events, name)
+    gen = fat_jets(events, name, with_multiplicity=False)
     matched = match_generator_jets(selected, gen, config.truth.genjet_match_radius)
     return (
         ak.fill_none(matched.sd_mass, np.nan),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_delphes import EFLOW, SHARED, load, needs_shared
 
+from boostjet.kinematics import delta_phi
 from boostjet.processors.constituents import (
     CONSTITUENT_FEATURES,
     _dense_lookup,
@@ -101,6 +102,32 @@ def test_generator_matching_prefers_the_first_of_equally_near_jets():
     jets = ak.Array([[{"eta": 0.0, "phi": 0.0}], []])
     gen = ak.Array([[{"eta": 0.1, "phi": 0.0, "m": 1.0}, {"eta": -0.1, "phi": 0.0, "m": 2.0}], []])
     assert ak.to_list(match_generator_jets(jets, gen, radius=0.4).m) == [[1.0], []]
+
+
+def test_generator_matching_equals_the_cartesian_argmin_route():
+    # random events with ties on a 0.1 grid (no ΔR at the radius), events without jets or
+    # generator jets
+    rng = np.random.default_rng(3)
+    n_jets, n_gen = rng.integers(0, 4, 300), rng.integers(0, 5, 300)
+
+    def objects(counts):
+        total = int(counts.sum())
+        grid = {"eta": rng.integers(-4, 5, total) * 0.1, "phi": rng.integers(-4, 5, total) * 0.1}
+        return ak.unflatten(ak.zip(grid | {"m": np.arange(total, dtype=float)}), counts)
+
+    jets, gen = objects(n_jets), objects(n_gen)
+    pairs = ak.cartesian({"j": jets, "g": gen}, axis=1, nested=True)
+    dr = np.hypot(pairs.j.eta - pairs.g.eta, delta_phi(pairs.j.phi, pairs.g.phi))
+    nearest = ak.argmin(dr, axis=2, keepdims=True)
+    expected = ak.where(
+        ak.fill_none(ak.firsts(dr[nearest], axis=2) < 0.45, False),
+        ak.firsts(pairs.g.m[nearest], axis=2),
+        np.nan,
+    )
+    matched = ak.fill_none(match_generator_jets(jets, gen, radius=0.45).m, np.nan)
+    np.testing.assert_array_equal(
+        ak.to_numpy(ak.flatten(matched)), ak.to_numpy(ak.flatten(expected))
+    )
 
 
 def _same_constituents(a, b):
