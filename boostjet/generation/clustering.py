@@ -77,6 +77,10 @@ def cluster(inputs: ak.Array, radius: float, pt_min: float) -> ClusteredJets:
         p4 = ak.unflatten(four_momenta(nothing, nothing, nothing, nothing), no_jets)
         indices = ak.unflatten(ak.unflatten(np.zeros(0, np.int32), np.zeros(0, np.int64)), no_jets)
         return ClusteredJets(p4, indices)
+    for component in ("px", "py", "pz", "E"):
+        if not np.isfinite(ak.to_numpy(ak.flatten(inputs[component]))).all():
+            # fastjet does not check: a NaN input crashes it with a segmentation fault.
+            raise ValueError(f"Jet clustering input with a non-finite {component}.")
     sequence = fastjet.ClusterSequence(
         inputs, fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
     )

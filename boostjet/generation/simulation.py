@@ -104,12 +104,17 @@ def energy_flow_inputs(
 def generator_inputs(particles: StableParticles, n_events: int) -> ClusteringInputs:
     """Visible stable generator particles (all but neutrinos), the GenFatJet input."""
     visible = ~np.isin(np.abs(particles.pid), NEUTRINOS)
-    px, py, pz, e = cartesian(
-        particles.pt[visible],
-        particles.eta[visible],
-        particles.phi[visible],
-        particles.mass[visible],
-    )
+    pt, eta, mass = particles.pt[visible], particles.eta[visible], particles.mass[visible]
+    with np.errstate(invalid="ignore"):
+        px, py, pz, e = cartesian(pt, eta, particles.phi[visible], mass)
+    # pT = 0 (a particle along the beam: η = ±∞; or one without momentum, e.g. a zero-energy
+    # photon of the shower: η = NaN) makes pz = 0 · sinh(η) NaN, and a NaN input crashes fastjet
+    # (SIGSEGV in the tiled clustering). Such a particle's |pz| follows from E and m instead.
+    axial = pt == 0
+    if axial.any():
+        p_axial = np.sqrt(np.maximum(particles.energy[visible][axial] ** 2 - mass[axial] ** 2, 0))
+        pz[axial] = np.where(np.isnan(eta[axial]), 0.0, np.copysign(p_axial, eta[axial]))
+        e[axial] = np.sqrt(pz[axial] ** 2 + mass[axial] ** 2)
     return ClusteringInputs(
         p4={"px": px, "py": py, "pz": pz, "E": e},
         charge=particles.charge[visible],

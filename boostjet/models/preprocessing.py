@@ -43,8 +43,11 @@ class Standardise(FittedConstants):
         """Set mean and std from `x` [..., *shape], counting entries where bool `real` holds.
 
         `real` broadcasts to `x`. Columns with no real entry, or of zero spread, keep mean 0 and
-        std 1, so they pass through unscaled.
+        std 1, so they pass through unscaled; with no columns at all there is nothing to fit.
         """
+        if self.mean.numel() == 0:
+            self.fitted.fill_(True)
+            return
         weight = torch.broadcast_to(real, x.shape).double().reshape(-1, *self.mean.shape)
         x = x.double().reshape(-1, *self.mean.shape)
         x = torch.where(weight > 0, x, torch.zeros_like(x))
@@ -199,7 +202,8 @@ class JetInputs(nn.Module):
         self.register_buffer(
             "columns", torch.tensor(spec.jet_columns(jet_features, model), dtype=torch.long)
         )
-        self.register_buffer("logs", torch.tensor([f in LOG_FEATURES for f in jet_features]))
+        logs = [f in LOG_FEATURES for f in jet_features]
+        self.register_buffer("logs", torch.tensor(logs, dtype=torch.bool))
         self.scaler = Standardise((len(jet_features),))
         self.n_outputs = len(jet_features)
 

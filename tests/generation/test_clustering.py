@@ -14,7 +14,9 @@ from boostjet.generation.clustering import (
     silence_fastjet_banner,
     soft_drop,
 )
-from boostjet.generation.kinematics import cartesian, four_momenta
+from boostjet.generation.detector import StableParticles
+from boostjet.generation.kinematics import cartesian, four_momenta, pt_eta_phi
+from boostjet.generation.simulation import generator_inputs
 from boostjet.kinematics import invariant_mass
 
 
@@ -117,3 +119,58 @@ def test_no_inputs_give_no_jets():
     assert ak.num(jets.p4).tolist() == [0, 0]
     assert ak.num(jet_collection(jets, inputs, 0.8, True)).tolist() == [0, 0]
     assert ak.num(constituent_refs(jets, inputs)).tolist() == [0, 0]
+
+
+def _event_with_particles_without_pt(rng):
+    """40 ordinary particles (two hard prongs among them), then three with pT = 0 exactly: a
+    zero-momentum photon (η = NaN), a proton along +z and a photon along −z (η = ±∞)."""
+    pt = np.r_[300.0, 250.0, rng.exponential(5.0, 38) + 0.5]
+    px, py, pz, e = cartesian(pt, rng.normal(0.0, 1.0, 40), rng.uniform(-np.pi, np.pi, 40), 0.0)
+    proton_mass = 0.938
+    px, py = np.r_[px, 0.0, 0.0, 0.0], np.r_[py, 0.0, 0.0, 0.0]
+    pz = np.r_[pz, 0.0, 2000.0, -50.0]
+    mass = np.r_[np.zeros(40), 0.0, proton_mass, 0.0]
+    energy = np.r_[e, 0.0, np.hypot(2000.0, proton_mass), 50.0]
+    pt, eta, phi = pt_eta_phi(px, py, pz)  # as stable_particles computes them
+    pid = np.r_[np.full(40, 211), 22, 2212, 22]
+    charge = np.r_[np.ones(40), 0.0, 1.0, 0.0]
+    event = np.zeros(43, dtype=np.int64)
+    return StableParticles(event, pid, charge, pt, eta, phi, mass, energy)
+
+
+def test_generator_particles_without_pt_cluster_like_their_four_momenta():
+    # Pythia can leave a stable zero-energy photon: its pz = 0 · sinh(NaN) was NaN, and fastjet
+    # crashed (SIGSEGV) on it; it is (0, 0, 0, 0), and a particle along the beam (0, 0, ±|p|, E).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        particles = _event_with_particles_without_pt(np.random.default_rng(7))
+    inputs = generator_inputs(particles, 1)
+    p4 = np.stack([inputs.p4[c] for c in ("px", "py", "pz", "E")], axis=1)
+    assert np.isfinite(p4).all()
+    expected = [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2000.0, np.hypot(2000.0, 0.938)], [0, 0, -50, 50]]
+    assert np.allclose(p4[40:], expected, rtol=1e-14, atol=0.0)
+    ordinary = ClusteringInputs(
+        {c: v[:40] for c, v in inputs.p4.items()},
+        inputs.charge[:40],
+        inputs.unique_id[:40],
+        np.array([40]),
+    )
+    jets = cluster(inputs.jagged(), 0.8, 1.0)
+    reference = cluster(ordinary.jagged(), 0.8, 1.0)
+    assert ak.to_list(jets.p4) == ak.to_list(reference.p4)
+    assert ak.to_list(jets.constituents) == ak.to_list(reference.constituents)
+    assert ak.to_list(jet_collection(jets, inputs, 0.8, True)) == ak.to_list(
+        jet_collection(reference, ordinary, 0.8, True)
+    )
+    # Without a pT threshold each particle without pT is a jet of its own, substructure included.
+    everything = jet_collection(cluster(inputs.jagged(), 0.8, 0.0), inputs, 0.8, True)
+    without_pt = everything[everything.PT == 0]
+    assert len(without_pt[0]) == 3
+    assert (without_pt.NCharged + without_pt.NNeutrals).tolist() == [[1, 1, 1]]
+
+
+def test_non_finite_clustering_input_is_an_error_not_a_crash():
+    rng = np.random.default_rng(3)
+    px, py, pz, e = cartesian(rng.exponential(5.0, 40) + 0.5, rng.normal(0.0, 2.0, 40), 0.0, 0.0)
+    p4 = {"px": np.r_[px, 0.0], "py": np.r_[py, 0.0], "pz": np.r_[pz, np.nan], "E": np.r_[e, 0.0]}
+    with pytest.raises(ValueError, match="non-finite pz"):
+        cluster(ak.unflatten(ak.zip(p4, depth_limit=1), [41]), 0.8, 0.0)

@@ -136,3 +136,28 @@ def test_metadata_hyperparameters_rebuild_the_architecture(tmp_path):
         stored.architecture, stored.task, stored.input_spec, **stored.hyperparameters
     )
     rebuilt.load_state_dict(model.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize("name", ["dnn", "lbn", "particlenet"])
+def test_tagger_with_jet_features_reads_them_and_round_trips(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, "tagger", SPEC, preset="small", jet_features=["sd_mass", "tau32"])
+    constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(64, SPEC))
+    model.fit_normalisation(constituents, mask, jet)
+    model.eval()
+    heavier = jet.clone()
+    heavier[:, SPEC.jet_features.index("sd_mass")] *= 3.0
+    other = jet.clone()
+    other[:, SPEC.jet_features.index("pt")] *= 3.0  # not one of its jet features
+    with torch.no_grad():
+        scores = model(constituents, mask, jet)
+        assert not torch.allclose(model(constituents, mask, heavier), scores)
+        torch.testing.assert_close(model(constituents, mask, other), scores)
+    metadata = describe_model(
+        model, name=name, architecture=name, task="tagger", spec=SPEC, signal="top"
+    )
+    export_model(model, metadata, tmp_path / name)
+    loaded, _ = load_model(tmp_path / f"{name}.pt")
+    torch.testing.assert_close(
+        loaded(constituents, mask, heavier), model(constituents, mask, heavier)
+    )

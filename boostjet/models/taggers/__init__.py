@@ -5,15 +5,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from boostjet.models.preprocessing import prime_batch_norm
+from boostjet.models.preprocessing import JetInputs, prime_batch_norm
+from boostjet.models.spec import InputSpec
 
 
 class Tagger(nn.Module):
     """Base of taggers: subclasses give `logits`; `forward` turns them into signal probabilities.
 
     Exporting `forward` means a TorchScript tagger hands out scores directly, while training uses
-    `logits` with a numerically stable binary cross entropy.
+    `logits` with a numerically stable binary cross entropy. A tagger may also read standardised
+    jet-level features (e.g. ``sd_mass``, ``tau32``), appended to its learned features before its
+    dense layers; by default it reads none.
     """
+
+    def add_jet_features(self, spec: InputSpec, model: str, names: tuple[str, ...]) -> int:
+        """Set up the jet features the tagger appends (`with_jet_features`); returns how many."""
+        self.jet_inputs = JetInputs(spec, model, tuple(names))
+        return self.jet_inputs.n_outputs
+
+    def with_jet_features(self, features: Tensor, jet: Tensor) -> Tensor:
+        """`features` [B, N] followed by the standardised jet features [B, J]."""
+        return torch.cat([features, self.jet_inputs(jet)], -1)
 
     def forward(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
         return torch.sigmoid(self.logits(constituents, mask, jet))
@@ -31,6 +43,7 @@ class Tagger(nn.Module):
         `target` is unused by taggers; it keeps one signature for every model.
         """
         self.fit_inputs(constituents, mask, jet)
+        self.jet_inputs.fit(jet)
         prime_batch_norm(self, constituents, mask, jet)
 
     def fit_inputs(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> None:

@@ -75,8 +75,10 @@ class JetImageCNN(Tagger):
         kernel_size: int = 4,
         widths: tuple[int, ...] = (64, 64, 64),
         dropout: float = 0.0,
+        jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        n_jet = self.add_jet_features(spec, "cnn", jet_features)
         self.n_pixels = n_pixels
         self.half_width = half_width
         self.register_buffer(
@@ -98,7 +100,7 @@ class JetImageCNN(Tagger):
             layers.append(nn.MaxPool2d(2))
         self.convolutions = nn.Sequential(*layers)
         side = n_pixels // 2 ** len(conv_blocks)
-        self.hidden = dense_stack(channels * side * side, widths, nn.ReLU, dropout)
+        self.hidden = dense_stack(channels * side * side + n_jet, widths, nn.ReLU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
     def images(self, constituents: Tensor, mask: Tensor) -> Tensor:
@@ -115,4 +117,4 @@ class JetImageCNN(Tagger):
     def logits(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
         image = self.pixel_scaler(self.images(constituents, mask).unsqueeze(-1)).squeeze(-1)
         features = self.convolutions(image.unsqueeze(1)).flatten(1)
-        return self.output(self.hidden(features)).squeeze(-1)
+        return self.output(self.hidden(self.with_jet_features(features, jet))).squeeze(-1)

@@ -33,15 +33,17 @@ class ConstituentDNN(Tagger):
         n_slots: int = 30,
         widths: tuple[int, ...] = (300, 102, 12, 6),
         dropout: float = 0.1,
+        jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        n_jet = self.add_jet_features(spec, "dnn", jet_features)
         self.n_slots = min(n_slots, spec.n_constituents)
         self.register_buffer(
             "four_momentum_columns",
             torch.tensor(spec.constituent_columns(FOUR_MOMENTUM, "dnn"), dtype=torch.long),
         )
         self.scaler = Standardise((self.n_slots, 4))
-        self.hidden = dense_stack(self.n_slots * 5, widths, nn.ReLU, dropout)
+        self.hidden = dense_stack(self.n_slots * 5 + n_jet, widths, nn.ReLU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
     def _four_momenta(self, constituents: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -59,4 +61,4 @@ class ConstituentDNN(Tagger):
         four_momenta, slot_mask = self._four_momenta(constituents, mask)
         x = masked(self.scaler(four_momenta), slot_mask)
         x = torch.cat([x, slot_mask.unsqueeze(-1).to(x.dtype)], -1).flatten(1)
-        return self.output(self.hidden(x)).squeeze(-1)
+        return self.output(self.hidden(self.with_jet_features(x, jet))).squeeze(-1)

@@ -97,8 +97,10 @@ class LorentzBoostNetwork(Tagger):
         n_particles: int = 16,
         widths: tuple[int, ...] = (1024, 512, 256, 128),
         dropout: float = 0.0,
+        jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        n_jet = self.add_jet_features(spec, "lbn", jet_features)
         self.n_slots = min(n_slots, spec.n_constituents)
         self.register_buffer(
             "four_momentum_columns",
@@ -109,7 +111,7 @@ class LorentzBoostNetwork(Tagger):
         self.frame_weights = nn.Parameter(torch.rand(self.n_slots, n_particles))
         n_features = 5 * n_particles + n_particles * (n_particles - 1) // 2
         self.feature_norm = nn.BatchNorm1d(n_features)
-        self.hidden = dense_stack(n_features, widths, nn.ELU, dropout)
+        self.hidden = dense_stack(n_features + n_jet, widths, nn.ELU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
     def _four_momenta(self, constituents: Tensor, mask: Tensor) -> Tensor:
@@ -128,5 +130,5 @@ class LorentzBoostNetwork(Tagger):
         return boost_to_rest_frame(particles, frames)
 
     def logits(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
-        features = particle_features(self.boosted_particles(constituents, mask))
-        return self.output(self.hidden(self.feature_norm(features))).squeeze(-1)
+        features = self.feature_norm(particle_features(self.boosted_particles(constituents, mask)))
+        return self.output(self.hidden(self.with_jet_features(features, jet))).squeeze(-1)

@@ -100,8 +100,10 @@ class LoLa(Tagger):
         n_distance_sums: int = 2,
         widths: tuple[int, ...] = (100, 50),
         dropout: float = 0.0,
+        jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        n_jet = self.add_jet_features(spec, "lola", jet_features)
         self.n_slots = min(n_slots, spec.n_constituents)
         self.n_combinations = n_combinations
         self.register_buffer(
@@ -114,7 +116,7 @@ class LoLa(Tagger):
         self.lorentz = LorentzLayer(n_particles, n_distance_sums)
         n_features = n_particles * self.lorentz.n_features
         self.feature_norm = nn.BatchNorm1d(n_features)
-        self.hidden = dense_stack(n_features, widths, nn.ReLU, dropout)
+        self.hidden = dense_stack(n_features + n_jet, widths, nn.ReLU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
     def _four_momenta(self, constituents: Tensor, mask: Tensor) -> Tensor:
@@ -131,5 +133,5 @@ class LoLa(Tagger):
         real = torch.cat(
             [slot_mask, slot_mask.new_ones(slot_mask.shape[0], self.n_combinations)], 1
         )
-        features = self.lorentz(combined, real).flatten(1)
-        return self.output(self.hidden(self.feature_norm(features))).squeeze(-1)
+        features = self.feature_norm(self.lorentz(combined, real).flatten(1))
+        return self.output(self.hidden(self.with_jet_features(features, jet))).squeeze(-1)

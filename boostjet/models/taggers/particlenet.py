@@ -189,11 +189,13 @@ class ParticleNet(Tagger):
         width: int = 128,
         dropout: float = 0.1,
         use_particle_type: bool = True,
+        jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        n_jet = self.add_jet_features(spec, "particlenet", jet_features)
         self.backbone = ParticleNetBackbone(spec, "particlenet", blocks, use_particle_type)
         self.head = nn.Sequential(
-            nn.Linear(self.backbone.n_outputs, width), nn.ReLU(), nn.Dropout(dropout)
+            nn.Linear(self.backbone.n_outputs + n_jet, width), nn.ReLU(), nn.Dropout(dropout)
         )
         self.output = nn.Linear(width, 1)
 
@@ -202,4 +204,5 @@ class ParticleNet(Tagger):
         self.backbone.fit(constituents, mask)
 
     def logits(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
-        return self.output(self.head(self.backbone(constituents, mask))).squeeze(-1)
+        features = self.with_jet_features(self.backbone(constituents, mask), jet)
+        return self.output(self.head(features)).squeeze(-1)
