@@ -9,7 +9,7 @@ import torch
 from boostjet.errors import ModelError
 from boostjet.models.export import describe_model, export_model
 from boostjet.models.inference import ModelRunner, clear_cache, input_columns, load_count
-from boostjet.models.registry import build_model
+from boostjet.models.registry import MODELS, build_model
 from boostjet.models.spec import InputSpec, synthetic_jets
 
 SPEC = InputSpec(n_constituents=16)
@@ -19,7 +19,8 @@ def export(name: str, task: str, directory):
     torch.manual_seed(0)
     model = build_model(name, task, SPEC, preset="small")
     constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(32, SPEC))
-    model.fit_normalisation(constituents, mask, jet)
+    target = jet[:, SPEC.jet_features.index("sd_mass")] if task == "mass" else None
+    model.fit_normalisation(constituents, mask, jet, target)
     metadata = describe_model(
         model,
         name=name,
@@ -118,3 +119,16 @@ def test_a_wider_configured_layout_gives_the_models_own_outputs(tagger):
     np.testing.assert_array_equal(scores, expected)
     restored = pickle.loads(pickle.dumps(runner))
     np.testing.assert_array_equal(restored(wide_constituents, wide_mask, jet[:, ::-1]), expected)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_batches_cut_to_their_widest_jet_give_the_full_width_outputs(name, tmp_path):
+    # the runner evaluates jets in batches only as wide as their last real constituent
+    model, path = export(name, MODELS[name][0], tmp_path)
+    constituents, mask, jet, _ = synthetic_jets(40, SPEC, seed=6)
+    mask[:5] = False  # jets without constituents, and short ones, next to full ones
+    mask[5:10, 3:] = False
+    with torch.no_grad():
+        expected = model(*(torch.from_numpy(a) for a in (constituents, mask, jet))).numpy()
+    outputs = ModelRunner(path, batch_size=8, device="cpu")(constituents, mask, jet)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
