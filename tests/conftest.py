@@ -95,6 +95,7 @@ def _constituents(event: _Event, jet: int, pt: float, eta: float, phi: float, rn
         if kind == "EFlowTrack":
             row = {"fUniqueID": uid, "PID": 211, "Charge": int(rng.choice([-1, 1])), "PT": share}
             row |= {"Eta": c_eta, "Phi": c_phi, "Mass": 0.13957}
+            row |= {"D0": 0.0, "DZ": 0.0, "ErrorD0": 0.02, "ErrorDZ": 0.03}  # prompt
         else:
             energy = share * math.cosh(c_eta)
             row = {"fUniqueID": uid, "ET": share, "Eta": c_eta, "Phi": c_phi, "E": energy}
@@ -140,6 +141,7 @@ def _event(index: int, rng, nan_events: set[int]) -> _Event:
     return event
 
 
+TRACK_IMPACT_FIELDS = ("D0", "DZ", "ErrorD0", "ErrorDZ")
 _INT_FIELDS = {"Jet", "Ref", "fUniqueID", "PID", "Status", "M1", "M2", "D1", "D2", "Charge"}
 
 
@@ -158,7 +160,7 @@ def _fields(name: str) -> tuple[str, ...]:
     if name == "FatJetConstituent":
         return ("Jet", "Ref")
     if name == "EFlowTrack":
-        return ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi", "Mass")
+        return ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi", "Mass", *TRACK_IMPACT_FIELDS)
     if name == "Particle":
         return PARTICLE_FIELDS
     return ("fUniqueID", "ET", "Eta", "Phi", "E", "Eem", "Ehad")

@@ -20,7 +20,9 @@ NEUTRINOS = (12, 14, 16)
 
 @dataclass(frozen=True)
 class Tracker:
-    """Charged-particle acceptance, efficiency and pT resolution σ(pT)/pT = c ⊕ s·pT."""
+    """Charged-particle acceptance, efficiency, pT resolution σ(pT)/pT = c ⊕ s·pT, and the
+    impact-parameter resolutions σ = a ⊕ b/pT of the transverse (d0) and longitudinal (dz)
+    impact parameters. Particles produced beyond ``vertex_radius_max`` (mm) are not tracked."""
 
     efficiency_barrel: float
     efficiency_endcap: float
@@ -29,6 +31,9 @@ class Tracker:
     pt_min: float = 0.5
     resolution_constant: float = 0.01
     resolution_slope: float = 2e-4  # per GeV
+    d0_resolution: tuple[float, float] = (0.010, 0.100)  # mm, mm·GeV
+    dz_resolution: tuple[float, float] = (0.020, 0.150)  # mm, mm·GeV
+    vertex_radius_max: float = 600.0  # mm
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,28 @@ def pt_resolution(pt: np.ndarray, tracker: Tracker) -> np.ndarray:
     return np.hypot(tracker.resolution_constant, tracker.resolution_slope * pt)
 
 
+def impact_parameter_resolution(pt: np.ndarray, resolution: tuple[float, float]) -> np.ndarray:
+    """σ(d0) or σ(dz) in mm: a ⊕ b / pT (pT in GeV); multiple scattering falls with pT."""
+    constant, slope = resolution
+    return np.hypot(constant, slope / pt)
+
+
+def impact_parameters(
+    vertex: np.ndarray, phi: np.ndarray, eta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transverse and longitudinal impact parameters (mm) of straight tracks from ``vertex``.
+
+    d0 = x sin φ − y cos φ, signed as Delphes does ((x p_y − y p_x) / pT), and dz the track's z at
+    its point of closest approach to the beam line, z − (x cos φ + y sin φ) sinh η. The primary
+    vertex is at the origin; a straight line is exact enough over the millimetres of a b-hadron
+    flight against the metres of the tracks' bending radius.
+    """
+    x, y, z = vertex.T
+    d0 = x * np.sin(phi) - y * np.cos(phi)
+    dz = z - (x * np.cos(phi) + y * np.sin(phi)) * np.sinh(eta)
+    return d0, dz
+
+
 def tracking_efficiency(eta: np.ndarray, tracker: Tracker) -> np.ndarray:
     """Probability to reconstruct a charged particle inside the tracker acceptance."""
     barrel = np.abs(eta) < tracker.barrel_eta_max
@@ -199,6 +226,12 @@ class StableParticles:
     phi: np.ndarray
     mass: np.ndarray
     energy: np.ndarray
+    vertex: np.ndarray | None = None
+    """Production vertices [n, 3] (x, y, z) in mm; None: every particle from the origin."""
+
+    def production_vertices(self) -> np.ndarray:
+        """[n, 3] production vertices in mm (zeros where none is given)."""
+        return np.zeros((len(self.pid), 3)) if self.vertex is None else self.vertex
 
 
 @dataclass(frozen=True)
@@ -213,25 +246,36 @@ class EnergyFlow:
 def reconstruct_tracks(
     particles: StableParticles, card: DetectorCard, rng: np.random.Generator
 ) -> tuple[FlatCollection, np.ndarray]:
-    """EFlowTrack of charged particles (efficiency, smeared pT), and which particles made one."""
+    """EFlowTrack of charged particles (efficiency, smeared pT and impact parameters), and which
+    particles made one."""
     tracker = card.tracker
+    vertex = particles.production_vertices()
     accepted = (
         (particles.charge != 0)
         & (np.abs(particles.eta) < tracker.eta_max)
         & (particles.pt > tracker.pt_min)
+        & (np.hypot(vertex[:, 0], vertex[:, 1]) < tracker.vertex_radius_max)
     )
     found = rng.random(particles.pid.shape) < tracking_efficiency(particles.eta, tracker)
     tracked = accepted & found
-    pt = particles.pt[tracked]
+    pt, eta, phi = particles.pt[tracked], particles.eta[tracked], particles.phi[tracked]
+    measured_pt = log_normal(pt, pt * pt_resolution(pt, tracker), rng)
+    d0, dz = impact_parameters(vertex[tracked], phi, eta)
+    d0_error = impact_parameter_resolution(pt, tracker.d0_resolution)
+    dz_error = impact_parameter_resolution(pt, tracker.dz_resolution)
     tracks = FlatCollection(
         particles.event[tracked],
         {
             "PID": particles.pid[tracked],
             "Charge": particles.charge[tracked],
-            "PT": log_normal(pt, pt * pt_resolution(pt, tracker), rng),
-            "Eta": particles.eta[tracked],
-            "Phi": particles.phi[tracked],
+            "PT": measured_pt,
+            "Eta": eta,
+            "Phi": phi,
             "Mass": particles.mass[tracked],
+            "D0": d0 + d0_error * rng.standard_normal(len(pt)),
+            "DZ": dz + dz_error * rng.standard_normal(len(pt)),
+            "ErrorD0": d0_error,
+            "ErrorDZ": dz_error,
         },
     )
     return tracks, tracked

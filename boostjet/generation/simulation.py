@@ -64,6 +64,7 @@ def stable_particles(prt: ak.Array, charge: np.ndarray) -> StableParticles:
     px, py, pz = (_flat(prt.p[axis][final]) for axis in ("px", "py", "pz"))
     pt, eta, phi = pt_eta_phi(px, py, pz)
     counts = ak.to_numpy(ak.sum(final, axis=1))
+    vertex = prt.vProd[final]  # None where Pythia set no vertex: the primary one, at the origin
     return StableParticles(
         event=np.repeat(np.arange(len(counts)), counts),
         pid=_flat(prt.id[final]),
@@ -73,6 +74,9 @@ def stable_particles(prt: ak.Array, charge: np.ndarray) -> StableParticles:
         phi=phi,
         mass=_flat(prt.m[final]),
         energy=_flat(prt.p.e[final]),
+        vertex=np.stack(
+            [_flat(ak.fill_none(vertex[axis], 0.0)) for axis in ("px", "py", "pz")], axis=1
+        ),
     )
 
 

@@ -198,7 +198,9 @@ class CandidateSource:
     uid: np.ndarray
     """``fUniqueID`` as int64."""
     stored: dict[str, np.ndarray]
-    """pt, eta, phi (and mass, charge for tracks) as stored, flat."""
+    """pt, eta, phi (and mass, charge, perhaps impact parameters for tracks) as stored, flat."""
+    impact_parameters: bool = False
+    """Whether the candidates carry d0, dz and their errors (zero for calorimeter objects)."""
 
     @property
     def is_track(self) -> bool:
@@ -233,16 +235,39 @@ class CandidateSource:
             "phi": phi.astype(np.float64),
             "charge": charge.astype(np.float32),
             "kind": np.full(len(eta), kind, dtype=np.int8),
-        }
+        } | (self._impact_parameters(stored, len(eta)) if self.impact_parameters else {})
+
+    def _impact_parameters(self, stored: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        if self.is_track:
+            return {name: stored[name].astype(np.float64) for name in IMPACT_PARAMETERS}
+        return {name: np.zeros(n) for name in IMPACT_PARAMETERS}
 
 
-def candidate_source(events: ak.Array, name: str) -> CandidateSource:
-    """Read one candidate collection's stored columns (tracks: PT, Eta, Phi, Mass, Charge;
-    calorimeter objects: coffea's ``pt`` (ET), Eta, Phi)."""
+#: Track impact parameters (mm) and their errors: candidate field → Delphes Track leaf.
+IMPACT_PARAMETERS = {"d0": "D0", "dz": "DZ", "d0_error": "ErrorD0", "dz_error": "ErrorDZ"}
+
+
+def is_track_collection(events: ak.Array, name: str) -> bool:
+    """True for Track-class collections (EFlowTrack, Track), which carry a charge and a PT."""
+    fields = ak.fields(events[name])
+    return "Charge" in fields and "PT" in fields
+
+
+def has_impact_parameters(events: ak.Array, name: str) -> bool:
+    """True when a track collection stores D0, DZ, ErrorD0 and ErrorDZ (Delphes ≥ 3.4)."""
+    return set(IMPACT_PARAMETERS.values()) <= set(ak.fields(events[name]))
+
+
+def candidate_source(
+    events: ak.Array, name: str, impact_parameters: bool = False
+) -> CandidateSource:
+    """Read one candidate collection's stored columns (tracks: PT, Eta, Phi, Mass, Charge and,
+    if asked for, D0, DZ, ErrorD0, ErrorDZ; calorimeter objects: coffea's ``pt`` (ET), Eta, Phi)."""
     objects = events[name]
-    fields = ak.fields(objects)
-    if "Charge" in fields and "PT" in fields:  # tracks
+    if is_track_collection(events, name):
         names = {"pt": "PT", "eta": "Eta", "phi": "Phi", "mass": "Mass", "charge": "Charge"}
+        if impact_parameters:
+            names |= IMPACT_PARAMETERS
     else:
         names = {"pt": "pt", "eta": "Eta", "phi": "Phi"}
     return CandidateSource(
@@ -250,6 +275,7 @@ def candidate_source(events: ak.Array, name: str) -> CandidateSource:
         counts=ak.to_numpy(ak.num(objects.fUniqueID, axis=1)).astype(np.int64),
         uid=_flat(objects.fUniqueID).astype(np.int64),
         stored={key: _flat(objects[field]) for key, field in names.items()},
+        impact_parameters=impact_parameters,
     )
 
 
@@ -272,14 +298,17 @@ def interleave_positions(counts: list[np.ndarray]) -> tuple[list[np.ndarray], np
     return positions, total
 
 
-def energy_flow_candidates(events: ak.Array, collections: tuple[str, ...]) -> ak.Array:
+def energy_flow_candidates(
+    events: ak.Array, collections: tuple[str, ...], impact_parameters: bool = False
+) -> ak.Array:
     """All candidates of ``collections`` per event as one list with px, py, pz, E, pt, eta, phi.
 
-    Track collections carry charge and a mass; calorimeter objects (EFlowPhoton,
-    EFlowNeutralHadron, Tower) are massless with E from pt and η, as coffea's ``.E`` gives it.
+    Track collections carry charge and a mass (and with ``impact_parameters`` d0, dz and their
+    errors, zero for the rest); calorimeter objects (EFlowPhoton, EFlowNeutralHadron, Tower) are
+    massless with E from pt and η, as coffea's ``.E`` gives it.
     Computed with numpy on the flat columns and put together once (no per-field awkward work).
     """
-    sources = [candidate_source(events, name) for name in collections]
+    sources = [candidate_source(events, name, impact_parameters) for name in collections]
     parts = [source.columns() for source in sources]
     positions, total = interleave_positions([source.counts for source in sources])
     columns = {}

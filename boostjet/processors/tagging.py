@@ -19,10 +19,13 @@ from boostjet.processors.constituents import (
     resolve_from_sources,
 )
 from boostjet.processors.delphes import (
+    IMPACT_PARAMETERS,
     candidate_source,
     energy_flow_candidates,
     fat_jets,
     has_collection,
+    has_impact_parameters,
+    is_track_collection,
     jet_constituent_refs,
 )
 from boostjet.processors.features import cut_based_score, energy_fractions, ratio
@@ -91,13 +94,30 @@ def _constituents(events, config, selected):
             f"{_chunk_name(events)} has none of the constituent collections "
             f"{list(config.constituents.collections)} (set by constituents.collections)."
         )
+    impact = _impact_parameters_wanted(events, config, collections)
     refs = jet_constituent_refs(events, config.fatjet_collection)
     if refs is None:
-        candidates = energy_flow_candidates(events, collections)
+        candidates = energy_flow_candidates(events, collections, impact)
         return associate_by_delta_r(selected, candidates, config.constituents.association_radius), 0
-    sources = [candidate_source(events, name) for name in collections]
+    sources = [candidate_source(events, name, impact) for name in collections]
     resolved = resolve_from_sources(refs[selected.index], sources)
     return resolved.constituents, resolved.unresolved
+
+
+def _impact_parameters_wanted(events, config, collections) -> bool:
+    """Whether the configured features need track impact parameters; every track collection
+    must then store them (InputDataError naming the file and option otherwise)."""
+    wanted = [f for f in config.constituents.features if f in IMPACT_PARAMETERS]
+    if not wanted:
+        return False
+    for name in collections:
+        if is_track_collection(events, name) and not has_impact_parameters(events, name):
+            raise InputDataError(
+                f"{_chunk_name(events)}: '{name}' stores no track impact parameters "
+                f"(D0, DZ, ErrorD0, ErrorDZ), which constituents.features asks for ({wanted}); "
+                "Delphes writes them from version 3.4 on, or drop them from the features."
+            )
+    return True
 
 
 def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:

@@ -17,6 +17,8 @@ from boostjet.generation.detector import (
     Tracker,
     card_named,
     energy_resolution,
+    impact_parameter_resolution,
+    impact_parameters,
     log_normal,
     pt_resolution,
     simulate_detector,
@@ -209,6 +211,38 @@ def test_hcal_reads_each_hadron_at_its_own_response():
         [expected, particles.energy[2]]
     )
     assert expected < 0.85 * neutrons.sum()
+
+
+def test_impact_parameters_of_a_displaced_track_by_hand():
+    # a track from (5, 0.2, 3) mm at φ = 0.05, η = 0.5: d0 = 5 sin 0.05 − 0.2 cos 0.05,
+    # dz = 3 − (5 cos 0.05 + 0.2 sin 0.05) sinh 0.5; the point of closest approach lies
+    # downstream of the primary vertex along +x, where a b hadron flying along +x puts it
+    d0, dz = impact_parameters(np.array([[5.0, 0.2, 3.0]]), np.array([0.05]), np.array([0.5]))
+    assert d0[0] == pytest.approx(5 * math.sin(0.05) - 0.2 * math.cos(0.05))
+    assert d0[0] == pytest.approx(0.0501, abs=1e-4)
+    assert dz[0] == pytest.approx(3 - (5 * math.cos(0.05) + 0.2 * math.sin(0.05)) * math.sinh(0.5))
+    # σ = 10 µm ⊕ 100 µm·GeV / pT: 0.1005 mm at 1 GeV, 0.0141 mm at 10 GeV
+    sigma = impact_parameter_resolution(np.array([1.0, 10.0]), MC_CARD.tracker.d0_resolution)
+    np.testing.assert_allclose(sigma, [math.hypot(0.01, 0.1), math.hypot(0.01, 0.01)])
+
+
+def test_tracks_carry_smeared_impact_parameters_and_far_decays_are_not_tracked():
+    n = 20000
+    rows = [(0, 211, 1, 10.0, 0.3, 0.5, 0.1396)] * n
+    particles = _particles(rows)
+    vertex = np.zeros((n, 3))
+    vertex[: n // 2] = [0.0, -0.4, 0.0]  # d0 = 0.4 cos 0.5 for the first half
+    vertex[-1] = [700.0, 0.0, 0.0]  # beyond the tracker's 600 mm: no track
+    particles = dataclasses.replace(particles, vertex=vertex)
+    tracks = simulate_detector(particles, MC_CARD, np.random.default_rng(2)).tracks.fields
+    d0, error = tracks["D0"], tracks["ErrorD0"]
+    assert len(d0) < n and error[0] == pytest.approx(math.hypot(0.01, 0.01))
+    displaced = d0[: int(0.9 * n // 2)]  # tracking efficiency drops some of either half
+    prompt = d0[-int(0.4 * n) :]
+    assert displaced.mean() == pytest.approx(0.4 * math.cos(0.5), abs=1e-3)
+    assert prompt.mean() == pytest.approx(0.0, abs=1e-3)
+    assert prompt.std() == pytest.approx(error[0], rel=0.05)
+    assert np.all(tracks["ErrorDZ"] > error)
 
 
 def test_unknown_card_names_the_option():

@@ -1,5 +1,7 @@
 """ParticleNet neighbour search: padded points are never neighbours."""
 
+import math
+
 import pytest
 import torch
 
@@ -19,7 +21,9 @@ from boostjet.models.taggers.particlenet import (
 )
 def test_parameter_counts_match_the_paper(options, published):
     """arXiv:1902.08570 quotes 26k (Lite) and 366k parameters with 7 features per particle."""
-    model = ParticleNet(InputSpec(), use_particle_type=False, **options)
+    model = ParticleNet(
+        InputSpec(), use_particle_type=False, use_impact_parameters=False, **options
+    )
     assert count_parameters(model) == pytest.approx(published, rel=0.02)  # "26k", "366k"
 
 
@@ -60,3 +64,19 @@ def test_gather_neighbours():
     gathered = gather_neighbours(features, indices)
     assert gathered.shape == (1, 3, 2, 2)
     assert gathered[0, 0].tolist() == [[2.0, 3.0], [4.0, 5.0]]
+
+
+def test_impact_features_sign_d0_by_the_jet_direction_by_hand():
+    from boostjet.models.taggers.particlenet import impact_features
+
+    # (d0, dz, σ_d0, σ_dz) in mm and Δφ: a track left of a jet along +x with positive
+    # Delphes d0 lies downstream (positive); the same d0 on the other side is upstream
+    impact = torch.tensor([[0.05, 0.3, 0.02, 0.0], [0.05, 0.3, 0.02, 0.0], [0.0] * 4])
+    dphi = torch.tensor([0.1, -0.1, 0.2])
+    features = impact_features(impact, dphi)
+    expected = [
+        [math.tanh(0.05), math.asinh(2.5), math.tanh(0.3), math.asinh(30.0)],  # σ_dz floor 0.01
+        [-math.tanh(0.05), -math.asinh(2.5), math.tanh(0.3), math.asinh(30.0)],
+        [0.0, 0.0, 0.0, 0.0],  # a neutral constituent
+    ]
+    torch.testing.assert_close(features, torch.tensor(expected))

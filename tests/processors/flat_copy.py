@@ -10,7 +10,7 @@ import uproot
 from boostjet.generation.writer import write_flat
 
 JET_FIELDS = ("fUniqueID", "PT", "Eta", "Phi", "Mass", "NCharged", "NNeutrals")
-TRACK_FIELDS = ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi")
+TRACK_FIELDS = ("fUniqueID", "PID", "Charge", "PT", "Eta", "Phi", "D0", "DZ", "ErrorD0", "ErrorDZ")
 TOWER_FIELDS = ("fUniqueID", "ET", "Eta", "Phi", "E", "Eem", "Ehad")
 
 

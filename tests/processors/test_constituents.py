@@ -22,7 +22,7 @@ def candidates(per_event):
         [
             {"uid": uid, "pt": pt, "eta": eta, "phi": phi, "E": pt * np.cosh(eta)}
             | {"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta)}
-            | {"charge": 0.0, "kind": 1}
+            | {"charge": 0.0, "kind": 1, "d0": 0.0, "dz": 0.0, "d0_error": 0.0, "dz_error": 0.0}
             for uid, pt, eta, phi in event
         ]
         for event in per_event

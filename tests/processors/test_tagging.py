@@ -69,10 +69,19 @@ def test_missing_fat_jet_collection_names_the_file_and_option():
         raise AssertionError("a file without FatJet must raise InputDataError")
 
 
+WITHOUT_IMPACT_PARAMETERS = {
+    "features": [f for f in CONSTITUENT_FEATURES if f not in ("d0", "dz", "d0_error", "dz_error")]
+}
+
+
 @needs_shared
 def test_delphes_33_jets_with_only_softdroppedp4_can_be_the_tagged_collection():
     events = events_of("zh_tag_1_delphes_events.root")
-    cfg = config(fatjet_collection="Jet", selection={"pt_min": 20.0})
+    cfg = config(
+        fatjet_collection="Jet",
+        selection={"pt_min": 20.0},
+        constituents=WITHOUT_IMPACT_PARAMETERS,
+    )
     inputs = build_jet_inputs(events, cfg, is_data=False)
     assert len(inputs.jets) > 0 and inputs.unresolved_refs == 0
     assert np.all(ak.to_numpy(inputs.jets.sd_mass) <= ak.to_numpy(inputs.jets.mass) + 1e-3)
@@ -123,3 +132,36 @@ def test_a_run_without_models_never_resolves_constituents(monkeypatch):
     monkeypatch.setattr(tagging, "_constituents", fail)
     out = BoostedJetProcessor(config()).process(events_of("tth_hbb_cms_fatjet.root"))
     assert out["histograms"]["control_n_constituents"].sum(flow=True).value == 6
+
+
+@needs_shared
+def test_impact_parameters_asked_of_a_delphes_33_file_are_a_clear_error():
+    events = events_of("zh_tag_1_delphes_events.root")
+    cfg = config(fatjet_collection="Jet", selection={"pt_min": 20.0})
+    try:
+        build_jet_inputs(events, cfg, is_data=False)
+    except InputDataError as error:
+        assert "impact parameters" in str(error) and "constituents.features" in str(error)
+    else:
+        raise AssertionError("a file without D0/DZ must not give impact-parameter features")
+
+
+@needs_shared
+def test_impact_parameters_are_those_delphes_stored_for_the_tracks():
+    # tth_hbb_cms_fatjet.root (Delphes 3.4.2, CMS card) stores D0, DZ and (all zero, its card
+    # smears no tracks) ErrorD0, ErrorDZ
+    events = events_of("tth_hbb_cms_fatjet.root")
+    inputs = build_jet_inputs(events, config(), is_data=False)
+    rows = inputs.leading.rows
+    column = {name: rows[:, CONSTITUENT_FEATURES.index(name)] for name in CONSTITUENT_FEATURES}
+    track = column["charge"] != 0
+    stored = {
+        name: np.sort(ak.to_numpy(ak.flatten(events.EFlowTrack[leaf])))
+        for name, leaf in (("d0", "D0"), ("dz", "DZ"), ("d0_error", "ErrorD0"))
+    }
+    for name, values in stored.items():
+        found = np.searchsorted(values, column[name][track])
+        assert np.allclose(values[np.minimum(found, len(values) - 1)], column[name][track])
+    assert np.all(column["d0"][track] != 0)
+    for name in ("d0", "dz", "d0_error", "dz_error"):
+        assert not column[name][~track].any()

@@ -65,6 +65,7 @@ def test_leading_constituents_pad_to_the_padded_array():
         [
             [
                 {f: float(v) for f in ("E", "px", "py", "pz", "eta", "phi", "charge")}
+                | dict.fromkeys(("d0", "dz", "d0_error", "dz_error"), 0.0)
                 | {"pt": v, "kind": 0}
             ]
             * 2

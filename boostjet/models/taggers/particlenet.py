@@ -1,7 +1,8 @@
 """ParticleNet-Lite: dynamic graph CNN on the jet as a particle cloud (arXiv:1902.08570).
 
-Each constituent carries Δη, Δφ, log pT, log E, log(pT/pT_jet), log(E/E_jet), ΔR (and its particle
-type: charge, photon and neutral-hadron flags), standardised over real constituents. EdgeConv
+Each constituent carries Δη, Δφ, log pT, log E, log(pT/pT_jet), log(E/E_jet), ΔR, its particle type
+(charge, photon and neutral-hadron flags) and, for tracks, the impact parameters (d0 signed by the
+jet direction, dz, and their significances), standardised over real constituents. EdgeConv
 blocks (k nearest neighbours; edge features (x_i, x_j − x_i); three 1×1 convolutions with batch
 norm and ReLU; mean over the edges; shortcut) find neighbours first in (Δη, Δφ), then in the
 previous block's feature space. Lite: two blocks, k = 7, channels (32, 32, 32) and (64, 64, 64);
@@ -23,6 +24,31 @@ from boostjet.models.taggers import Tagger
 
 KINEMATICS: tuple[str, ...] = ("E", "px", "py", "pt", "deta", "dphi")
 PARTICLE_TYPE: tuple[str, ...] = ("charge", "is_photon", "is_neutral_hadron")
+IMPACT_PARAMETERS: tuple[str, ...] = ("d0", "dz", "d0_error", "dz_error")
+#: Floor (mm) under impact-parameter errors: files whose card smears no tracks store zero errors.
+MIN_IMPACT_ERROR = 0.01
+
+
+def impact_features(impact: Tensor, dphi: Tensor, min_error: float = MIN_IMPACT_ERROR) -> Tensor:
+    """[..., 4] track features from (d0, dz, σ_d0, σ_dz) in mm and Δφ to the jet axis.
+
+    d0 gets the sign of the jet direction (positive when the track's point of closest approach
+    lies downstream along the jet, as for b-hadron decay products): |d0| · sign(d0 · sin Δφ).
+    Returned: tanh(d0), asinh(d0 / σ_d0), tanh(dz), asinh(dz / σ_dz), zero for neutrals.
+    """
+    d0, dz, d0_error, dz_error = impact.unbind(-1)
+    signed_d0 = d0.abs() * torch.sign(d0 * torch.sin(dphi))
+    return torch.stack(
+        [
+            torch.tanh(signed_d0),
+            torch.asinh(signed_d0 / d0_error.clamp(min=min_error)),
+            torch.tanh(dz),
+            torch.asinh(dz / dz_error.clamp(min=min_error)),
+        ],
+        -1,
+    )
+
+
 #: (k, channels) of each EdgeConv block; 26k parameters with the paper's 7 features and width 128.
 LITE_BLOCKS: tuple[tuple[int, tuple[int, ...]], ...] = ((7, (32, 32, 32)), (7, (64, 64, 64)))
 #: The full ParticleNet (use with width=256): 366k parameters, as in the paper.
@@ -122,6 +148,7 @@ class ParticleNetBackbone(nn.Module):
         model: str,
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
         use_particle_type: bool = True,
+        use_impact_parameters: bool = True,
     ) -> None:
         super().__init__()
         self.register_buffer(
@@ -130,7 +157,10 @@ class ParticleNetBackbone(nn.Module):
         )
         kind = spec.constituent_columns(PARTICLE_TYPE, model) if use_particle_type else []
         self.register_buffer("type_columns", torch.tensor(kind, dtype=torch.long))
-        n_features = 7 + len(kind)
+        self.use_impact_parameters = use_impact_parameters
+        impact = spec.constituent_columns(IMPACT_PARAMETERS, model) if use_impact_parameters else []
+        self.register_buffer("impact_columns", torch.tensor(impact, dtype=torch.long))
+        n_features = 7 + len(kind) + (4 if use_impact_parameters else 0)
         self.scaler = Standardise((n_features,))
         edge_convs: list[nn.Module] = []
         n_inputs = n_features
@@ -158,9 +188,11 @@ class ParticleNetBackbone(nn.Module):
             log_energy - safe_log(jet_energy),
             torch.sqrt(deta * deta + dphi * dphi),
         ]
-        particle_type = constituents.index_select(-1, self.type_columns)
-        features = torch.cat([torch.stack(features, -1), particle_type], -1)
-        return features, torch.stack([deta, dphi], -1)
+        parts = [torch.stack(features, -1), constituents.index_select(-1, self.type_columns)]
+        if self.use_impact_parameters:
+            impact = constituents.index_select(-1, self.impact_columns)
+            parts.append(impact_features(impact, dphi))
+        return torch.cat(parts, -1), torch.stack([deta, dphi], -1)
 
     @torch.no_grad()
     def fit(self, constituents: Tensor, mask: Tensor) -> None:
@@ -189,11 +221,14 @@ class ParticleNet(Tagger):
         width: int = 128,
         dropout: float = 0.1,
         use_particle_type: bool = True,
+        use_impact_parameters: bool = True,
         jet_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         n_jet = self.add_jet_features(spec, "particlenet", jet_features)
-        self.backbone = ParticleNetBackbone(spec, "particlenet", blocks, use_particle_type)
+        self.backbone = ParticleNetBackbone(
+            spec, "particlenet", blocks, use_particle_type, use_impact_parameters
+        )
         self.head = nn.Sequential(
             nn.Linear(self.backbone.n_outputs + n_jet, width), nn.ReLU(), nn.Dropout(dropout)
         )
