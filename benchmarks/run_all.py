@@ -34,6 +34,15 @@ def arguments(name: str, files: list[str]) -> list[str] | None:
     if name == "model_table.py":
         run_dir = ROOT / "outputs" / "testing"
         return [str(run_dir), "--jets", "512"] if run_dir.is_dir() else None
+    if name == "plain_analysis.py":
+        return files
+    if name == "scaling.py":
+        samples = [*files, "samples/wjets_mc.root", "samples/data_like.root"][:4]
+        return [*samples, "--chunksize", "300", "--repeat", "1"]
+    if name == "generation.py":
+        return ["--events", "200"]
+    if name == "training.py":
+        return ["--steps", "3"]
     return []  # a new benchmark: run it without arguments
 
 

@@ -23,11 +23,13 @@ from boostjet.models import losses
 from boostjet.models.export import describe_model, export_model
 from boostjet.models.registry import MODELS, build_model
 from boostjet.models.spec import InputSpec
+from boostjet.pipeline.config import Truth
 from boostjet.pipeline.trainingdata import load_manifest
 from boostjet.processors.jets import TRUTH_CLASSES
 
-#: Generator-level masses below this (GeV) carry no mass information worth regressing.
-MIN_TARGET_MASS = 10.0
+#: Mass regressors train on the jets a run evaluates them on: generator-level soft-drop masses
+#: above the configuration's ``truth.mass_target_min`` (40 GeV), where predicted / true is defined.
+MIN_TARGET_MASS = Truth().mass_target_min
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def _chunk_samples(arrays, task: str, signal: str) -> Samples:
     """The jets of one chunk a task trains on, with its target (unit weights).
 
     Taggers: signal-class jets (target 1) and QCD jets (target 0). Mass: jets with a matched
-    generator jet of soft-drop mass > 10 GeV. Energy: jets with a matched generator jet.
+    generator jet of soft-drop mass > 40 GeV. Energy: jets with a matched generator jet.
     """
     label = arrays["label"]
     if task == "tagger":
