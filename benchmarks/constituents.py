@@ -87,9 +87,10 @@ def _take_events(sources: list[CandidateSource], stop: int) -> list[CandidateSou
 
 def vectorised(jets, refs, sources, candidates, n_constituents: int) -> np.ndarray:
     """boostjet's route: one table lookup over the chunk, one sort, one gather per feature."""
-    constituents = resolve_from_sources(refs, sources).constituents
+    found = resolve_from_sources(refs, sources)
     flat_jets = ak.flatten(jets)
-    leading = leading_constituents(flat_jets, ak.flatten(constituents, axis=1), n_constituents)
+    eta, phi = ak.to_numpy(flat_jets.eta), ak.to_numpy(flat_jets.phi)
+    leading = leading_constituents(eta, phi, found.columns, found.per_jet, n_constituents)
     return leading.padded()[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import awkward as ak
@@ -18,6 +19,34 @@ class ResolvedConstituents:
 
     constituents: ak.Array
     unresolved: int
+
+
+@dataclass(frozen=True)
+class FlatConstituents:
+    """Every jet's constituents as flat numpy columns, jet after jet, with the counts that regroup
+    them: the processor's form, which no awkward record is built for."""
+
+    columns: dict[str, np.ndarray]
+    per_jet: np.ndarray
+    """Constituents of each jet (flat over the chunk's jets)."""
+    per_event: np.ndarray
+    """Jets of each event."""
+    unresolved: int = 0
+
+    @classmethod
+    def from_records(cls, constituents: ak.Array, unresolved: int = 0) -> FlatConstituents:
+        """From ``events * jets * constituents`` records (the ΔR association's output)."""
+        per_jet = ak.flatten(constituents, axis=1)
+        return cls(
+            {name: ak.to_numpy(ak.flatten(per_jet[name])) for name in ak.fields(per_jet)},
+            ak.to_numpy(ak.num(per_jet, axis=1)).astype(np.int64),
+            ak.to_numpy(ak.num(constituents, axis=1)).astype(np.int64),
+            unresolved,
+        )
+
+    def records(self) -> ak.Array:
+        """The same constituents as ``events * jets * constituents`` records."""
+        return ak.unflatten(ak.unflatten(ak.zip(self.columns), self.per_jet), self.per_event)
 
 
 #: ROOT keeps the TProcessID number in the top byte of ``fUniqueID``; a TRef stores only the rest.
@@ -108,10 +137,10 @@ def resolve_references(refs: ak.Array, candidates: ak.Array) -> ResolvedConstitu
     return ResolvedConstituents(constituents=constituents, unresolved=unresolved)
 
 
-def resolve_from_sources(refs: ak.Array, sources: list[CandidateSource]) -> ResolvedConstituents:
+def resolve_from_sources(refs: ak.Array, sources: list[CandidateSource]) -> FlatConstituents:
     """:func:`resolve_references` against :func:`energy_flow_candidates` of the same collections,
-    without building the candidate record: only the referenced candidates get their kinematics
-    computed. Gives the same constituents, field for field."""
+    without building any record: only the referenced candidates get their kinematics computed,
+    into flat columns. Gives the same constituents, field for field."""
     n_events = len(refs)
     cand_event = np.concatenate([np.repeat(np.arange(n_events), s.counts) for s in sources])
     cand_uid = np.concatenate([s.uid for s in sources])
@@ -126,8 +155,7 @@ def resolve_from_sources(refs: ak.Array, sources: list[CandidateSource]) -> Reso
             columns = {name: np.empty(len(picked), v.dtype) for name, v in values.items()}
         for name, v in values.items():
             columns[name][here] = v
-    constituents = ak.unflatten(ak.unflatten(ak.zip(columns), per_jet), per_event)
-    return ResolvedConstituents(constituents=constituents, unresolved=unresolved)
+    return FlatConstituents(columns, per_jet.astype(np.int64), per_event, unresolved)
 
 
 def associate_by_delta_r(jets: ak.Array, candidates: ak.Array, radius: float) -> ak.Array:
@@ -147,7 +175,7 @@ def associate_by_delta_r(jets: ak.Array, candidates: ak.Array, radius: float) ->
 def _jet_pt_order(jet: np.ndarray, pt: np.ndarray) -> np.ndarray:
     """Stable order by (jet, decreasing pT), as ``np.lexsort((-pt, jet))`` gives it.
 
-    Candidate pT are float32 values (stored as float64), so when they are exactly float32 and
+    Candidate pT are float32 values (as Delphes stores them), so when they are exactly float32 and
     non-negative, the float32 bit pattern orders them as integers and the whole order is one
     stable integer sort of ``jet << 31 | (max - bits)``, several times faster than the lexsort.
     """
@@ -197,30 +225,31 @@ class LeadingConstituents:
 
 
 def leading_constituents(
-    jets: ak.Array,
-    constituents: ak.Array,
+    jet_eta: np.ndarray,
+    jet_phi: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    counts: np.ndarray,
     n_constituents: int,
     features: tuple[str, ...] = CONSTITUENT_FEATURES,
 ) -> LeadingConstituents:
     """The leading ``n_constituents`` per jet by pT as flat rows (:func:`padded_constituents`).
 
-    Works on the flat numpy columns: one sort (:func:`leading_slots`), one gather per feature.
+    ``columns`` hold the constituents flat, jet after jet (``counts`` per jet), and ``jet_eta``,
+    ``jet_phi`` the jets' axes. One sort (:func:`leading_slots`), one gather per feature.
     """
-    counts = ak.to_numpy(ak.num(constituents, axis=1)).astype(np.int64)
-    flat = ak.flatten(constituents, axis=1)
-    index, jet, slot = leading_slots(counts, ak.to_numpy(flat.pt), n_constituents)
-    kept = flat[index]  # one (lazy) carry for all fields
-    fields = {}  # each field is carried once, also when deta/dphi reuse eta/phi
+    counts = np.asarray(counts, dtype=np.int64)
+    index, jet, slot = leading_slots(counts, columns["pt"], n_constituents)
+    kept = {}  # each column is gathered once, also when deta/dphi reuse eta/phi
 
     def field(name: str) -> np.ndarray:
-        if name not in fields:
-            fields[name] = ak.to_numpy(kept[name])
-        return fields[name]
+        if name not in kept:
+            kept[name] = columns[name][index]
+        return kept[name]
 
-    columns = np.empty((len(features), len(index)), dtype=np.float32)  # contiguous writes
+    rows = np.empty((len(features), len(index)), dtype=np.float32)  # contiguous writes
     for k, name in enumerate(features):
-        columns[k] = _feature(name, field, jets, jet)
-    return LeadingConstituents(columns.T, jet, slot, counts, n_constituents)
+        rows[k] = _feature(name, field, jet_eta, jet_phi, jet)
+    return LeadingConstituents(rows.T, jet, slot, counts, n_constituents)
 
 
 def padded_constituents(
@@ -231,10 +260,17 @@ def padded_constituents(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model input: the leading ``n_constituents`` per jet, zero-padded, plus a mask.
 
-    ``jets`` and ``constituents`` are flat over jets (``jets``, ``jets * constituents``).
-    Returns ``values [jets, n, len(features)]`` float32 and ``mask [jets, n]``.
+    ``jets`` and ``constituents`` are awkward records flat over jets (``jets``,
+    ``jets * constituents``). Returns ``values [jets, n, len(features)]`` float32 and
+    ``mask [jets, n]``.
     """
-    return leading_constituents(jets, constituents, n_constituents, features).padded()
+    flat = ak.flatten(constituents, axis=1)
+    columns = {name: ak.to_numpy(flat[name]) for name in ak.fields(flat)}
+    counts = ak.to_numpy(ak.num(constituents, axis=1))
+    jet_eta, jet_phi = ak.to_numpy(jets.eta), ak.to_numpy(jets.phi)
+    return leading_constituents(
+        jet_eta, jet_phi, columns, counts, n_constituents, features
+    ).padded()
 
 
 #: 0/1 particle-type features → the candidate ``kind`` they flag (delphes.CANDIDATE_KINDS).
@@ -244,13 +280,13 @@ _KIND_FLAGS = {
 }
 
 
-def _feature(name: str, field, jets: ak.Array, jet: np.ndarray) -> np.ndarray:
+def _feature(name: str, field, jet_eta, jet_phi, jet: np.ndarray) -> np.ndarray:
     """One feature of the kept constituents (``field(name)`` gives their columns, ``jet`` their
     jets); deta/dphi are relative to the jet axis, type flags come from the candidate kind."""
     if name in _KIND_FLAGS:
         return field("kind") == _KIND_FLAGS[name]
     if name == "deta":
-        return field("eta") - ak.to_numpy(jets.eta)[jet]
+        return field("eta") - jet_eta[jet]
     if name == "dphi":
-        return delta_phi(field("phi"), ak.to_numpy(jets.phi)[jet])
+        return delta_phi(field("phi"), jet_phi[jet])
     return field(name)

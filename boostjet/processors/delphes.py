@@ -224,23 +224,24 @@ class CandidateSource:
             pz = pt * np.sinh(eta)
             charge = np.zeros(len(eta), dtype=np.int32)
             kind = {"EFlowPhoton": 1, "EFlowNeutralHadron": 2}.get(self.name, 3)
+        # in the stored (float32) precision: the model inputs are float32 anyway
         return {
-            "uid": uid.astype(np.int64),
-            "px": (pt * np.cos(phi)).astype(np.float64),
-            "py": (pt * np.sin(phi)).astype(np.float64),
-            "pz": pz.astype(np.float64),
-            "E": energy.astype(np.float64),
-            "pt": pt.astype(np.float64),
-            "eta": eta.astype(np.float64),
-            "phi": phi.astype(np.float64),
+            "uid": uid,
+            "px": pt * np.cos(phi),
+            "py": pt * np.sin(phi),
+            "pz": pz,
+            "E": energy,
+            "pt": pt,
+            "eta": eta,
+            "phi": phi,
             "charge": charge.astype(np.float32),
             "kind": np.full(len(eta), kind, dtype=np.int8),
         } | (self._impact_parameters(stored, len(eta)) if self.impact_parameters else {})
 
     def _impact_parameters(self, stored: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         if self.is_track:
-            return {name: stored[name].astype(np.float64) for name in IMPACT_PARAMETERS}
-        return {name: np.zeros(n) for name in IMPACT_PARAMETERS}
+            return {name: stored[name] for name in IMPACT_PARAMETERS}
+        return {name: np.zeros(n, dtype=np.float32) for name in IMPACT_PARAMETERS}
 
 
 #: Track impact parameters (mm) and their errors: candidate field → Delphes Track leaf.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import awkward as ak
 import numpy as np
 
 from boostjet.processors.delphes import CANDIDATE_KINDS
@@ -33,18 +32,16 @@ def cut_based_score(sd_mass, tau_ratio, mass_window: tuple[float, float]):
     return np.where(inside, np.clip(1.0 - tau_ratio, 0.0, 1.0), 0.0).astype(np.float32)
 
 
-def energy_fractions(constituents: ak.Array) -> dict[str, np.ndarray]:
+def energy_fractions(energy: np.ndarray, kind: np.ndarray, counts: np.ndarray) -> dict:
     """Share of each jet's constituent energy carried by tracks, photons and neutral hadrons.
 
-    ``constituents`` is flat over jets (``jets * constituents``, fields ``E`` and ``kind``); all
-    constituents count, not only the leading ones the models see. Jets without constituents get 0.
-    The detector measures the three kinds with different resolution and response, so the fractions
-    tell a calibration how much of the jet a non-compensating calorimeter read low.
+    ``energy`` and ``kind`` are the constituents' flat columns, jet after jet (``counts`` per
+    jet); all constituents count, not only the leading ones the models see. Jets without
+    constituents get 0. The detector measures the three kinds with different resolution and
+    response, so the fractions tell a calibration how much of the jet a non-compensating
+    calorimeter read low.
     """
-    counts = ak.to_numpy(ak.num(constituents, axis=1))
     jet = np.repeat(np.arange(len(counts)), counts)
-    energy = ak.to_numpy(ak.flatten(constituents.E))
-    kind = ak.to_numpy(ak.flatten(constituents.kind))
     total = np.bincount(jet, energy, minlength=len(counts))
     safe = np.where(total > 0, total, 1.0)
     return {

@@ -13,6 +13,7 @@ from boostjet.errors import InputDataError
 from boostjet.models.spec import JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
+    FlatConstituents,
     LeadingConstituents,
     associate_by_delta_r,
     leading_constituents,
@@ -86,7 +87,7 @@ def _require(events, collection: str, option: str) -> None:
         )
 
 
-def _constituents(events, config, selected):
+def _constituents(events, config, selected) -> FlatConstituents:
     """Constituents of the selected jets: resolved references, or ΔR association without them."""
     collections = tuple(c for c in config.constituents.collections if has_collection(events, c))
     if not collections:
@@ -98,10 +99,10 @@ def _constituents(events, config, selected):
     refs = jet_constituent_refs(events, config.fatjet_collection)
     if refs is None:
         candidates = energy_flow_candidates(events, collections, impact)
-        return associate_by_delta_r(selected, candidates, config.constituents.association_radius), 0
+        radius = config.constituents.association_radius
+        return FlatConstituents.from_records(associate_by_delta_r(selected, candidates, radius))
     sources = [candidate_source(events, name, impact) for name in collections]
-    resolved = resolve_from_sources(refs[selected.index], sources)
-    return resolved.constituents, resolved.unresolved
+    return resolve_from_sources(refs[selected.index], sources)
 
 
 def _impact_parameters_wanted(events, config, collections) -> bool:
@@ -146,11 +147,7 @@ def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = Tr
     jets = fat_jets(events, config.fatjet_collection)
     selected = select_fat_jets(jets, config.selection)
     with_constituents = with_constituents or "multiplicity" not in ak.fields(selected)
-    if with_constituents:
-        constituents, unresolved = _constituents(events, config, selected)
-        n_constituents = ak.num(constituents, axis=2)
-    else:
-        unresolved, n_constituents = 0, selected.multiplicity
+    constituents = _constituents(events, config, selected) if with_constituents else None
 
     if not is_data and has_collection(events, "Particle"):
         label = truth_labels(selected, heavy_resonances(events.Particle), config.truth.match_radius)
@@ -169,29 +166,34 @@ def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = Tr
         "sd_mass": selected.sd_mass,
         "tau21": ratio(selected.tau2, selected.tau1),
         "tau32": ratio(selected.tau3, selected.tau2),
-        "n_constituents": n_constituents,
         "label": label,
         "target_mass": target_mass,
         "target_energy": target_energy,
         "event": ak.broadcast_arrays(ak.local_index(n_per_event, axis=0), selected.pt)[0],
     }
     columns = {k: ak.flatten(v, axis=1) for k, v in flat.items()}
-    if not with_constituents:
-        jet_table = ak.zip(columns)
+    if constituents is None:
+        jet_table = ak.zip(columns | {"n_constituents": ak.flatten(selected.multiplicity)})
         _check_finite(events, jet_table, KINEMATIC_FEATURES)
-        return JetInputs(jet_table, None, unresolved)
-    flat_constituents = ak.flatten(constituents, axis=1)
-    jet_table = ak.zip(columns | energy_fractions(flat_constituents))
+        return JetInputs(jet_table, None, 0)
+    found = constituents.columns
+    jet_table = ak.zip(
+        columns
+        | {"n_constituents": constituents.per_jet}
+        | energy_fractions(found["E"], found["kind"], constituents.per_jet)
+    )
     leading = leading_constituents(
-        jet_table,
-        flat_constituents,
+        ak.to_numpy(jet_table.eta),
+        ak.to_numpy(jet_table.phi),
+        found,
+        constituents.per_jet,
         config.constituents.n_constituents,
         config.constituents.features,
     )
     if not np.isfinite(leading.rows).all():  # the padding zeros are finite
         raise InputDataError(f"{_chunk_name(events)} has NaN or inf in constituent kinematics.")
     _check_finite(events, jet_table, JET_FEATURES)
-    return JetInputs(jet_table, leading, unresolved)
+    return JetInputs(jet_table, leading, constituents.unresolved)
 
 
 #: Jet features that do not need the constituents.

@@ -30,7 +30,9 @@ def test_energy_fractions_by_constituent_kind():
             [{"E": 5.0, "kind": 3}],
         ]
     )
-    fractions = energy_fractions(constituents)
+    flat = ak.flatten(constituents)
+    counts = ak.to_numpy(ak.num(constituents))
+    fractions = energy_fractions(ak.to_numpy(flat.E), ak.to_numpy(flat.kind), counts)
     np.testing.assert_allclose(fractions["charged_energy_fraction"], [0.3, 0.0, 0.0])
     np.testing.assert_allclose(fractions["photon_energy_fraction"], [0.1, 0.0, 0.0])
     np.testing.assert_allclose(fractions["neutral_hadron_energy_fraction"], [0.6, 0.0, 0.0])

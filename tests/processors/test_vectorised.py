@@ -12,6 +12,7 @@ from test_delphes import EFLOW, SHARED, load, needs_shared
 from boostjet.kinematics import delta_phi
 from boostjet.processors.constituents import (
     CONSTITUENT_FEATURES,
+    ResolvedConstituents,
     _dense_lookup,
     _sorted_lookup,
     leading_constituents,
@@ -72,7 +73,10 @@ def test_leading_constituents_pad_to_the_padded_array():
             for v in (1.0, 2.0)
         ]
     )
-    lead = leading_constituents(jets, cands, 1)
+    flat = ak.flatten(cands)
+    columns = {name: ak.to_numpy(flat[name]) for name in ak.fields(flat)}
+    eta, phi = ak.to_numpy(jets.eta), ak.to_numpy(jets.phi)
+    lead = leading_constituents(eta, phi, columns, ak.to_numpy(ak.num(cands)), 1)
     assert lead.rows.shape == (2, len(CONSTITUENT_FEATURES)) and lead.counts.tolist() == [2, 2]
     values, mask = padded_constituents(jets, cands, 1)
     np.testing.assert_array_equal(lead.padded()[0], values)
@@ -151,7 +155,9 @@ def test_resolving_from_sources_equals_resolving_the_candidate_record(path):
     refs = jet_constituent_refs(events, "FatJet")
     candidates = energy_flow_candidates(events, EFLOW)
     sources = [candidate_source(events, name) for name in EFLOW]
-    _same_constituents(resolve_from_sources(refs, sources), resolve_references(refs, candidates))
+    flat = resolve_from_sources(refs, sources)
+    resolved = ResolvedConstituents(flat.records(), flat.unresolved)
+    _same_constituents(resolved, resolve_references(refs, candidates))
     # calorimeter energies are bit for bit coffea's ``.E`` of the massless objects
     photons = candidates[candidates.kind == 1]
     np.testing.assert_array_equal(
