@@ -80,3 +80,28 @@ def test_impact_features_sign_d0_by_the_jet_direction_by_hand():
         [0.0, 0.0, 0.0, 0.0],  # a neutral constituent
     ]
     torch.testing.assert_close(features, torch.tensor(expected))
+
+
+def test_folding_the_batch_norms_keeps_the_outputs():
+    from boostjet.models.export import inference_copy
+    from boostjet.models.spec import synthetic_jets
+
+    torch.manual_seed(0)
+    spec = InputSpec(n_constituents=16)
+    model = ParticleNet(spec)
+    constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(64, spec))
+    model.fit_normalisation(constituents, mask, jet)
+    model.train()
+    for _ in range(3):  # running statistics and affine parameters away from their defaults
+        model(constituents, mask, jet)
+    with torch.no_grad():
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    folded = inference_copy(model)
+    norms = [m for m in folded.modules() if hasattr(m, "folded")]
+    assert norms and all(m.folded for m in norms)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            folded(constituents, mask, jet), model.eval()(constituents, mask, jet)
+        )

@@ -83,14 +83,36 @@ def gather_neighbours(features: Tensor, indices: Tensor) -> Tensor:
 
 
 class ChannelNorm(nn.Module):
-    """Batch norm over the last (channel) axis of `x` [..., C]."""
+    """Batch norm over the last (channel) axis of `x` [..., C]; after `fold` it passes `x` on,
+    its evaluation-mode affine map having been merged into the linear map before it."""
 
     def __init__(self, n_channels: int) -> None:
         super().__init__()
         self.norm = nn.BatchNorm1d(n_channels)
+        self.folded = False
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.folded:
+            return x
         return self.norm(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+    @torch.no_grad()
+    def fold(self) -> tuple[Tensor, Tensor]:
+        """(scale, shift) of the evaluation-mode map scale · x + shift; the norm is off after."""
+        if self.folded:
+            raise RuntimeError("this batch norm is already folded")
+        norm = self.norm
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        self.folded = True
+        return scale, norm.bias - norm.running_mean * scale
+
+
+@torch.no_grad()
+def fold_into(linear: nn.Linear, norm: ChannelNorm) -> None:
+    """Merge `norm` (evaluation mode) into the bias-free `linear` it follows: W → s W, b = shift."""
+    scale, shift = norm.fold()
+    linear.weight.mul_(scale.unsqueeze(1))
+    linear.bias = nn.Parameter(shift.clone())
 
 
 class PointwiseLayer(nn.Module):
@@ -103,6 +125,10 @@ class PointwiseLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(self.norm(self.linear(x)))
+
+    def fold_batch_norms(self) -> None:
+        """For inference: the batch norm becomes the linear map's weights and bias."""
+        fold_into(self.linear, self.norm)
 
 
 class EdgeConvBlock(nn.Module):
@@ -123,12 +149,13 @@ class EdgeConvBlock(nn.Module):
         )
         self.shortcut = nn.Linear(n_inputs, widths[-1], bias=False)
         self.shortcut_norm = ChannelNorm(widths[-1])
+        self.register_buffer("edge_bias", torch.zeros(widths[0]))  # set by fold_batch_norms
 
     def forward(self, points: Tensor, features: Tensor, mask: Tensor) -> Tensor:
         indices, edge_real = nearest_neighbours(points, mask, self.k)
         centre_weight = self.edge_projection.weight[:, : self.n_inputs]
         difference_weight = self.edge_projection.weight[:, self.n_inputs :]
-        centre = features @ (centre_weight - difference_weight).t()
+        centre = features @ (centre_weight - difference_weight).t() + self.edge_bias
         neighbours = gather_neighbours(features @ difference_weight.t(), indices)
         edges = torch.relu(self.edge_norm(centre.unsqueeze(2) + neighbours))
         edges = self.edge_layers(edges)
@@ -137,6 +164,16 @@ class EdgeConvBlock(nn.Module):
         shortcut = self.shortcut_norm(self.shortcut(features))
         output = torch.relu(aggregated + shortcut)
         return output * mask.unsqueeze(-1).to(output.dtype)
+
+    @torch.no_grad()
+    def fold_batch_norms(self) -> None:
+        """For inference: the block's own batch norms become the weights and bias of the maps
+        before them (the first edge layer's bias joins the centre term, added once per point);
+        its edge layers fold their own."""
+        scale, shift = self.edge_norm.fold()
+        self.edge_projection.weight.mul_(scale.unsqueeze(1))
+        self.edge_bias.copy_(shift)
+        fold_into(self.shortcut, self.shortcut_norm)
 
 
 class ParticleNetBackbone(nn.Module):
