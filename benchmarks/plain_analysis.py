@@ -71,6 +71,11 @@ def delta_r(eta1, phi1, eta2, phi2):
     return np.sqrt((eta1 - eta2) ** 2 + dphi**2)
 
 
+def energy(batch, collection: str):
+    pt, eta, mass = (batch[f"{collection}.{f}"] for f in ("PT", "Eta", "Mass"))
+    return np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+
+
 def soft_drop_mass(batch, collection: str):
     p = {c: batch[f"{collection}.SoftDropped{c}"] for c in ("Px", "Py", "Pz", "E")}
     return np.sqrt(np.maximum(p["E"] ** 2 - p["Px"] ** 2 - p["Py"] ** 2 - p["Pz"] ** 2, 0))
@@ -174,10 +179,7 @@ def analyse(files: list[str], dataset: str = "sample", step_size: int = 50000) -
                 "pt": batch["FatJet.PT"],
                 "eta": batch["FatJet.Eta"],
                 "phi": batch["FatJet.Phi"],
-                "energy": np.sqrt(
-                    (batch["FatJet.PT"] * np.cosh(batch["FatJet.Eta"])) ** 2
-                    + batch["FatJet.Mass"] ** 2
-                ),
+                "energy": energy(batch, "FatJet"),
                 "sd_mass": soft_drop_mass(batch, "FatJet"),
                 "tau1": batch["FatJet.Tau1"],
                 "tau2": batch["FatJet.Tau2"],
@@ -194,10 +196,7 @@ def analyse(files: list[str], dataset: str = "sample", step_size: int = 50000) -
             {
                 "eta": batch["GenFatJet.Eta"],
                 "phi": batch["GenFatJet.Phi"],
-                "energy": np.sqrt(
-                    (batch["GenFatJet.PT"] * np.cosh(batch["GenFatJet.Eta"])) ** 2
-                    + batch["GenFatJet.Mass"] ** 2
-                ),
+                "energy": energy(batch, "GenFatJet"),
                 "sd_mass": soft_drop_mass(batch, "GenFatJet"),
             }
         )

@@ -7,6 +7,7 @@ in docs/generation.md.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,19 +130,9 @@ MC_CARD = DetectorCard(
 # HCAL resolution is worse. Fat-jet pT and soft-drop mass come out ≈ 5 % lower (docs/generation.md).
 DATA_LIKE_CARD = DetectorCard(
     name="data-like",
-    tracker=Tracker(efficiency_barrel=0.90, efficiency_endcap=0.82),
-    ecal=Calorimeter(
-        stochastic=0.05, constant=0.005, noise=0.25, energy_min=0.5, eta_max=3.0, scale=0.90
-    ),
-    hcal=Calorimeter(
-        stochastic=1.3,
-        constant=0.05,
-        noise=0.0,
-        energy_min=1.0,
-        eta_max=5.0,
-        scale=0.90,
-        hadron_response=HadronResponse(),
-    ),
+    tracker=dataclasses.replace(MC_CARD.tracker, efficiency_barrel=0.90, efficiency_endcap=0.82),
+    ecal=dataclasses.replace(MC_CARD.ecal, scale=0.90),
+    hcal=dataclasses.replace(MC_CARD.hcal, stochastic=1.3, scale=0.90),
 )
 
 CARDS: dict[str, DetectorCard] = {card.name: card for card in (MC_CARD, DATA_LIKE_CARD)}
