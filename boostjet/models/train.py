@@ -315,6 +315,7 @@ def train(options: TrainingOptions) -> dict:
     history = {"epoch": [], "train_loss": [], "val_loss": []}
     best = {"loss": float("inf"), "epoch": -1, "state": None}
     start_epoch = 0
+    earlier_seconds = 0.0
     if options.resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, weights_only=True)
         model.load_state_dict(saved["model"])
@@ -323,6 +324,7 @@ def train(options: TrainingOptions) -> dict:
         history = saved["history"]
         best = {"loss": saved["best_loss"], "epoch": saved["best_epoch"], "state": saved["best"]}
         start_epoch = history["epoch"][-1] + 1 if history["epoch"] else 0
+        earlier_seconds = saved.get("seconds", 0.0)
 
     train_tensors = training.tensors(options.device)
     val_tensors = validation.tensors(options.device)
@@ -352,6 +354,7 @@ def train(options: TrainingOptions) -> dict:
                     "best": best["state"],
                     "best_loss": best["loss"],
                     "best_epoch": best["epoch"],
+                    "seconds": earlier_seconds + time.perf_counter() - started,
                 },
                 checkpoint_path,
             )
@@ -359,7 +362,7 @@ def train(options: TrainingOptions) -> dict:
             progress.update(bar, advance=1, status=status)
             if epoch - best["epoch"] >= options.patience:
                 break
-    seconds = time.perf_counter() - started
+    seconds = earlier_seconds + time.perf_counter() - started
     model.load_state_dict(best["state"])
     model.to("cpu")
     return _finish(options, model, spec, training, validation, history, seconds, manifest)
@@ -376,8 +379,10 @@ def _finish(options, model, spec, training, validation, history, seconds, manife
         "validation_jets": len(validation),
         "epochs_run": len(history["epoch"]),
         "best_epoch": int(np.argmin(history["val_loss"])),
-        "seconds": round(seconds, 1),
-        "jets_per_second": round(len(training) * len(history["epoch"]) / max(seconds, 1e-9)),
+        "seconds": round(seconds, 3),
+        "jets_per_second": (
+            round(len(training) * len(history["epoch"]) / seconds) if seconds > 0 else None
+        ),
         "options": {k: str(v) for k, v in asdict(options).items()},
         "history": history,
     }

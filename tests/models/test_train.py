@@ -49,12 +49,16 @@ def test_tagger_trains_exports_and_resumes(exported, tmp_path):
     assert 0.5 < first["validation"]["auc"] <= 1.0
     _model, metadata = load_model(tmp_path / "dnn_top.pt")
     assert metadata.signal == "top" and metadata.training["training_jets"] == 1200
+    first_seconds = metadata.training["seconds"]
     resumed = train(
         TrainingOptions(**{**options.__dict__, "epochs": 3, "resume": True, "patience": 5})
     )
     history = json.loads((tmp_path / "dnn_top.history.json").read_text())
     assert history["epoch"] == [0, 1, 2]  # continued from the checkpoint, not restarted
     assert resumed["model"] == first["model"]
+    _model, metadata = load_model(tmp_path / "dnn_top.pt")
+    # the training time counts the first session's epochs too
+    assert metadata.training["seconds"] > first_seconds
 
 
 def test_energy_regressor_records_its_linear_calibration_baseline(exported, tmp_path):
