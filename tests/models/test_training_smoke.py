@@ -27,6 +27,17 @@ def train(model, loss_of_batch, inputs, steps: int = 40) -> None:
     model.eval()
 
 
+def loss_before_and_after_training(model, loss_of_batch, inputs) -> tuple[float, float]:
+    """The loss on all of ``inputs`` before and after ``train``."""
+    model.fit_normalisation(*inputs)
+    with torch.no_grad():
+        before = loss_of_batch(model.eval(), *inputs).item()
+    train(model, loss_of_batch, inputs)
+    with torch.no_grad():
+        after = loss_of_batch(model, *inputs).item()
+    return before, after
+
+
 @pytest.mark.parametrize("name", ["dnn", "particlenet"])
 def test_tagger_learns_three_prongs_from_one(name):
     torch.manual_seed(0)
@@ -50,13 +61,9 @@ def test_mass_regressor_reduces_its_loss():
         return central_mse_loss(m(c, k, j), y)
 
     model = build_model("iml_mass", "mass", SPEC, preset="small")
-    model.fit_normalisation(constituents, mask, jet, mass)
-    inputs = (constituents, mask, jet, mass)
-    with torch.no_grad():
-        before = mass_loss(model.eval(), *inputs).item()
-    train(model, mass_loss, inputs)
-    with torch.no_grad():
-        after = mass_loss(model, *inputs).item()
+    before, after = loss_before_and_after_training(
+        model, mass_loss, (constituents, mask, jet, mass)
+    )
     assert after < 0.7 * before
 
 
@@ -73,13 +80,9 @@ def test_energy_regressor_learns_the_scale_and_its_spread():
         return gaussian_nll_loss(output[:, 0], output[:, 1], y, lower=0.0)
 
     model = build_model("energy_dnn", "energy", SPEC, preset="small")
-    model.fit_normalisation(constituents, mask, jet, energy)
     inputs = (constituents, mask, jet, energy)
+    before, after = loss_before_and_after_training(model, energy_loss, inputs)
     with torch.no_grad():
-        before = energy_loss(model.eval(), *inputs).item()
-    train(model, energy_loss, inputs)
-    with torch.no_grad():
-        after = energy_loss(model, *inputs).item()
         predicted, sigma = model(constituents, mask, jet).unbind(-1)
     assert after < before - 0.5
     assert abs((predicted / energy).median().item() - 1) < 0.03
