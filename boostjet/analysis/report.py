@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from boostjet.analysis.efficiency import to_jsonable
-from boostjet.analysis.resolution import EnergyResolutionFit, ResolutionTable
+from boostjet.analysis.resolution import EnergyResolutionFit, PullTable, ResolutionTable
 from boostjet.analysis.roc import TaggerPerformance
 from boostjet.analysis.scalefactors import ScaleFactor
 
@@ -299,6 +299,33 @@ def energy_fit_blocks(fits: Sequence[EnergyResolutionFit]) -> list[Block]:
     ]
 
 
+def pull_blocks(pulls: Sequence[PullTable]) -> list[Block]:
+    """Calibration of each predicted per-jet σ: the pull's median, width and ±1 coverage."""
+    if not pulls:
+        return []
+    rows = [
+        [
+            table.regressor,
+            "all"
+            if i == len(table.pt_edges) - 1
+            else f"{table.pt_edges[i]:g}–{table.pt_edges[i + 1]:g}",
+            _number(table.median[i], 3),
+            _number(table.width[i], 3),
+            _number(table.within_one[i], 3),
+        ]
+        for table in pulls
+        for i in range(len(table.median))
+    ]
+    return [
+        Heading("Predicted uncertainty: pull (predicted − true) / σ"),
+        Text(
+            "A calibrated Gaussian σ gives median 0, width (q84 − q16)/2 = 1 and 68.3 % of the "
+            "jets inside ±1; a width below 1 means the predicted σ is too large, above 1 too small."
+        ),
+        Table(["regressor", "pT [GeV]", "median", "width", "fraction inside ±1"], rows),
+    ]
+
+
 def run_summary_blocks(datasets: Mapping[str, Mapping[str, Any]]) -> list[Block]:
     """Per dataset: data or simulation, signal, weight, event / jet counts, skipped chunks."""
     counts = ("events_read", "events_processed", "events_skipped", "fat_jets_selected")
@@ -386,6 +413,11 @@ def warning_blocks(warnings: Sequence[str]) -> list[Block]:
 
 def _markdown_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _pt_range(edges: np.ndarray, i: int) -> str:
+    """The i-th pT bin as "low–high", or "all" for the entry after the last bin."""
+    return "all" if i == len(edges) - 1 else f"{edges[i]:g}–{edges[i + 1]:g}"
 
 
 def _number(value: float, digits: int) -> str:

@@ -45,6 +45,11 @@ def response_key(regressor: str) -> str:
     return f"response_{regressor}"
 
 
+def pull_key(regressor: str) -> str:
+    """Key of a regressor's pull histogram (axes dataset, pt, pull)."""
+    return f"pull_{regressor}"
+
+
 def energy_response_key(regressor: str) -> str:
     """Key of a regressor's response-vs-true-energy histogram (dataset, energy_true, response)."""
     return f"energy_response_{regressor}"
@@ -68,6 +73,24 @@ class ResolutionTable:
     n_effective: np.ndarray
     valid: np.ndarray
     warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (arrays as lists, NaN as None)."""
+        return to_jsonable(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PullTable:
+    """Pull (predicted − true)/σ of a regressor's per-jet σ, per pT bin and over all pT (last
+    entry): median, half width (q84 − q16)/2 and the fraction inside ±1. A calibrated Gaussian σ
+    gives 0, 1 and 0.683; a width below 1 means the σ is too large."""
+
+    regressor: str
+    pt_edges: np.ndarray
+    median: np.ndarray
+    width: np.ndarray
+    within_one: np.ndarray
+    n_effective: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (arrays as lists, NaN as None)."""
@@ -198,10 +221,9 @@ def resolution_table(
     ``merge_abseta`` sums the |η| bins first (one column spanning the whole axis).
     """
     key = response_key(regressor)
-    h = get_histogram(hists, key)
-    require_axes(h, key, ("dataset", "pt", "abseta", "response"))
-    h = h.project("dataset", "pt", "abseta", "response")
-    values, variances = _simulation_sum(h, key, metadata)
+    h, values, variances = _simulation_projection(
+        hists, key, ("dataset", "pt", "abseta", "response"), metadata
+    )
     pt_axis, eta_axis = h.axes["pt"], h.axes["abseta"]
     values, variances = (
         a[inner_slice(pt_axis)][:, inner_slice(eta_axis)] for a in (values, variances)
@@ -236,15 +258,42 @@ def resolution_table(
     )
 
 
+def pull_table(
+    hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
+) -> PullTable:
+    """Median, half width and ±1 coverage of ``pull_{regressor}`` per pT bin, simulation only."""
+    key = pull_key(regressor)
+    h, values, variances = _simulation_projection(hists, key, ("dataset", "pt", "pull"), metadata)
+    values, variances = (a[inner_slice(h.axes["pt"])] for a in (values, variances))
+    values, variances = (np.vstack([a, a.sum(axis=0, keepdims=True)]) for a in (values, variances))
+    pull_axis = h.axes["pull"]
+    counts = with_flow(values, pull_axis)
+    edges = pull_axis.edges
+    quantiles = np.array([histogram_quantiles(c, edges, [P16, P50, P84]) for c in counts])
+    inside = (edges[:-1] >= -1 - 1e-9) & (edges[1:] <= 1 + 1e-9)  # the axis has edges at ±1
+    totals = counts.sum(axis=1)
+    variance_totals = with_flow(variances, pull_axis).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        within_one = counts[:, 1:-1][:, inside].sum(axis=1) / totals
+        n_effective = np.where(variance_totals > 0, totals**2 / variance_totals, 0.0)
+    return PullTable(
+        regressor=regressor,
+        pt_edges=h.axes["pt"].edges,
+        median=quantiles[:, 1],
+        width=(quantiles[:, 2] - quantiles[:, 0]) / 2,
+        within_one=within_one,
+        n_effective=n_effective,
+    )
+
+
 def energy_resolution(
     hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
 ) -> ResolutionCurve:
     """Scale and resolution per true-energy bin of ``energy_response_{regressor}``."""
     key = energy_response_key(regressor)
-    h = get_histogram(hists, key)
-    require_axes(h, key, ("dataset", "energy_true", "response"))
-    h = h.project("dataset", "energy_true", "response")
-    values, variances = _simulation_sum(h, key, metadata)
+    h, values, variances = _simulation_projection(
+        hists, key, ("dataset", "energy_true", "response"), metadata
+    )
     energy_axis = h.axes["energy_true"]
     values, variances = values[inner_slice(energy_axis)], variances[inner_slice(energy_axis)]
     values, variances = (with_flow(a, h.axes["response"]) for a in (values, variances))
@@ -330,6 +379,16 @@ def fit_energy_resolution(curve: ResolutionCurve) -> EnergyResolutionFit:
         valid=True,
         warnings=warnings,
     )
+
+
+def _simulation_projection(
+    hists: Mapping[str, hist.Hist], key: str, axes: tuple[str, ...], metadata: Metadata | None
+) -> tuple[hist.Hist, np.ndarray, np.ndarray]:
+    """Histogram ``key`` projected on ``axes`` (dataset first), and its simulation sum."""
+    h = get_histogram(hists, key)
+    require_axes(h, key, axes)
+    h = h.project(*axes)
+    return (h, *_simulation_sum(h, key, metadata))
 
 
 def _simulation_sum(

@@ -49,6 +49,7 @@ from boostjet.analysis.report import (
     Text,
     comparison_blocks,
     energy_fit_blocks,
+    pull_blocks,
     resolution_blocks,
     run_summary_blocks,
     scale_factor_blocks,
@@ -58,11 +59,14 @@ from boostjet.analysis.report import (
 )
 from boostjet.analysis.resolution import (
     EnergyResolutionFit,
+    PullTable,
     ResolutionCurve,
     ResolutionTable,
     energy_resolution,
     energy_response_key,
     fit_energy_resolution,
+    pull_key,
+    pull_table,
     resolution_table,
     response_key,
 )
@@ -128,6 +132,7 @@ class RunResults:
     inclusive: dict[str, ResolutionTable]
     curves: dict[str, ResolutionCurve]
     fits: dict[str, EnergyResolutionFit]
+    pulls: dict[str, PullTable]
     comparisons: list[Comparison]
     recommendations: dict[str, tuple[str, str]]
     warnings: list[str]
@@ -334,6 +339,11 @@ def compute(run: Run) -> RunResults:
             continue
         curves[regressor] = energy_resolution(run.hists, regressor, metadata=run.metadata)
         fits[regressor] = fit_energy_resolution(curves[regressor])
+    pulls = {
+        regressor: pull_table(run.hists, regressor, metadata=run.metadata)
+        for regressor in run.regressors
+        if pull_key(regressor) in run.hists
+    }
     comparisons = compare_to_baselines(run, performances, inclusive, warnings)
     results: list[Any] = [
         *performances.values(),
@@ -360,6 +370,7 @@ def compute(run: Run) -> RunResults:
         inclusive=inclusive,
         curves=curves,
         fits=fits,
+        pulls=pulls,
         comparisons=comparisons,
         recommendations=recommend(performances, inclusive, comparisons),
         warnings=list(dict.fromkeys(warnings)),
@@ -502,6 +513,7 @@ def document(run: Run, results: RunResults, figures: Mapping[str, list[Figure]])
         list(results.tables.values()), "Response scale and resolution per |η| bin"
     )
     blocks += energy_fit_blocks(list(results.fits.values())) + figures["energy"]
+    blocks += pull_blocks(list(results.pulls.values()))
     if figures["training"]:
         blocks += [Heading("Training"), *figures["training"]]
     return blocks + warning_blocks(results.warnings)
@@ -569,6 +581,7 @@ def headline(run: Run, results: RunResults, outputs: Mapping[str, Any]) -> dict[
             }
             for regressor, fit in results.fits.items()
         },
+        "pulls": {regressor: table.to_dict() for regressor, table in results.pulls.items()},
         "comparison": [c.to_dict() for c in results.comparisons],
         "recommended": {group: choice for group, (choice, _) in results.recommendations.items()},
         "training": {model: _training_summary(log) for model, log in run.loss_curves.items()},

@@ -57,6 +57,16 @@ def energy_response_histogram(energy_edges, bins: int, dataset: str | None = Non
     )
 
 
+def pull_histogram(pt_edges, dataset: str | None = None) -> hist.Hist:
+    """(predicted − true) / predicted σ of a regressor that gives a per-jet σ, by dataset and pT."""
+    return hist.Hist(
+        _dataset(dataset),
+        _pt(pt_edges),
+        hist.axis.Regular(100, -5.0, 5.0, name="pull", label=r"(Predicted $-$ true) / $\sigma$"),
+        storage=hist.storage.Weight(),
+    )
+
+
 #: Control distributions: name → (bins, low, high, axis label).
 CONTROL_VARIABLES = {
     "sd_mass": (60, 0.0, 300.0, r"Soft-drop mass [GeV]"),
@@ -79,9 +89,14 @@ def control_histogram(name: str, pt_edges, dataset: str | None = None) -> hist.H
 
 
 def book(
-    config, taggers: list[str], regressors: dict[str, str], dataset: str | None = None
+    config,
+    taggers: list[str],
+    regressors: dict[str, str],
+    dataset: str | None = None,
+    with_sigma: tuple[str, ...] = (),
 ) -> dict[str, hist.Hist]:
-    """Every histogram of a run, keyed by name, empty; ``regressors`` maps name → target kind."""
+    """Every histogram of a run, keyed by name, empty; ``regressors`` maps name → target kind,
+    ``with_sigma`` names the regressors that predict a per-jet σ (they get a pull histogram)."""
     binning = config.histograms
     out = {
         f"score_{t}": score_histogram(binning.pt_edges, binning.score_bins, dataset)
@@ -95,6 +110,8 @@ def book(
             out[f"energy_response_{name}"] = energy_response_histogram(
                 binning.energy_edges, binning.response_bins, dataset
             )
+    for name in with_sigma:
+        out[f"pull_{name}"] = pull_histogram(binning.pt_edges, dataset)
     for name in CONTROL_VARIABLES:
         out[f"control_{name}"] = control_histogram(name, binning.pt_edges, dataset)
     return out

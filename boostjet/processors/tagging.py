@@ -239,6 +239,11 @@ class BoostedJetProcessor(processor.ProcessorABC):
                 kinds |= {model.name: "energy", f"energy_linear_{model.name}": "energy"}
         return kinds
 
+    @property
+    def regressors_with_sigma(self) -> tuple[str, ...]:
+        """Energy regressors: their second output is a per-jet σ."""
+        return tuple(m.name for m in self.config.models if m.task == "energy")
+
     def _runner(self, model):
         """The model's runner; the model itself is loaded once per worker process and cached."""
         from boostjet.models.inference import ModelRunner
@@ -252,7 +257,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
             events, self.config, settings.is_data, with_constituents=bool(self.config.models)
         )
         jets = inputs.jets
-        hists = histograms.book(self.config, self.taggers, self.regressors, dataset)
+        hists = histograms.book(
+            self.config, self.taggers, self.regressors, dataset, self.regressors_with_sigma
+        )
         truth = histograms.truth_names(ak.to_numpy(jets.label), settings.is_data)
         pt = ak.to_numpy(jets.pt)
         sd_mass = ak.to_numpy(jets.sd_mass)
@@ -267,8 +274,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
             "mass_sd": (sd_mass, "mass"),
             "energy_reco": (ak.to_numpy(jets.energy), "energy"),
         }
+        sigmas: dict[str, np.ndarray] = {}
         if len(pt) and self.config.models:
-            predictions |= self._evaluate_models(inputs, scores)
+            predictions |= self._evaluate_models(inputs, scores, sigmas)
         for name, score in scores.items():
             hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)
         for name in histograms.CONTROL_VARIABLES:
@@ -276,7 +284,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
                 dataset=dataset, truth=truth, pt=pt, **{name: ak.to_numpy(jets[name])}
             )
         if not settings.is_data:
-            self._fill_responses(hists, dataset, jets, predictions)
+            self._fill_responses(hists, dataset, jets, predictions, sigmas)
         cutflow = {
             "events_processed": len(events),
             "fat_jets_selected": len(pt),
@@ -284,8 +292,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
         }
         return {"histograms": hists, "cutflow": {dataset: cutflow}}
 
-    def _evaluate_models(self, inputs: JetInputs, scores: dict) -> dict[str, tuple]:
-        """Fill ``scores`` with tagger outputs; return regressor outputs with their target kind."""
+    def _evaluate_models(self, inputs: JetInputs, scores: dict, sigmas: dict) -> dict[str, tuple]:
+        """Fill ``scores`` with tagger outputs and ``sigmas`` with the energy regressors' σ;
+        return regressor outputs with their target kind."""
         predictions = {}
         jet_matrix = inputs.jet_matrix()
         for model in self.config.models:
@@ -297,12 +306,13 @@ class BoostedJetProcessor(processor.ProcessorABC):
                 predictions[model.name] = (output, "mass")
             else:
                 predictions[model.name] = (output[:, 0], "energy")
+                sigmas[model.name] = output[:, 1]
                 offset, slope = runner.metadata.training["linear_calibration"]
                 linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
                 predictions[f"energy_linear_{model.name}"] = (linear, "energy")
         return predictions
 
-    def _fill_responses(self, hists, dataset, jets, predictions) -> None:
+    def _fill_responses(self, hists, dataset, jets, predictions, sigmas) -> None:
         pt = ak.to_numpy(jets.pt)
         abseta = np.abs(ak.to_numpy(jets.eta))
         for name, (predicted, kind) in predictions.items():
@@ -317,6 +327,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
                 hists[f"energy_response_{name}"].fill(
                     dataset=dataset, energy_true=target[valid], response=response
                 )
+            if name in sigmas:
+                pull = (predicted[valid] - target[valid]) / sigmas[name][valid]
+                hists[f"pull_{name}"].fill(dataset=dataset, pt=pt[valid], pull=pull)
 
     def postprocess(self, accumulator):
         return accumulator

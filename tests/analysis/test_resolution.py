@@ -12,6 +12,7 @@ from boostjet.analysis.resolution import (
     energy_resolution,
     fit_energy_resolution,
     histogram_quantiles,
+    pull_table,
     relative_energy_resolution,
     resolution_table,
 )
@@ -91,6 +92,37 @@ def test_table_bins_weights_and_merging():
     assert merged.abseta_edges.tolist() == [0, 2.5]
     assert table.resolution[0, 0] < merged.resolution[0, 0] < table.resolution[0, 1]
     json.dumps(merged.to_dict(), allow_nan=False)
+
+
+def pull_histogram() -> hist.Hist:
+    return hist.Hist(
+        hist.axis.StrCategory([], name="dataset", growth=True),
+        hist.axis.Variable((200, 400, 800), name="pt"),
+        hist.axis.Regular(100, -5, 5, name="pull"),
+        storage=hist.storage.Weight(),
+    )
+
+
+def test_pull_table_against_hand_computed_values_and_unbinned_quantiles():
+    h = pull_histogram()
+    # 10 jets at -0.55, 80 in the bin [0, 0.1), 10 at 1.55: the median, q16 and q84 all lie in
+    # [0, 0.1), where the CDF rises from 0.1 to 0.9, so q = 0.1 · (p − 0.1) / 0.8
+    h.fill(
+        dataset="a", pt=300, pull=np.r_[np.full(10, -0.55), np.full(80, 0.05), np.full(10, 1.55)]
+    )
+    rng = np.random.default_rng(3)
+    wide = rng.normal(0.2, 2.0, 50_000)
+    h.fill(dataset="a", pt=600, pull=wide)
+    table = pull_table({"pull_e": h}, "e")
+    assert table.median[0] == pytest.approx(0.1 * 0.4 / 0.8)
+    assert table.width[0] == pytest.approx(0.1 * (P84 - P16) / 0.8 / 2)
+    assert table.within_one[0] == pytest.approx(0.9)
+    q16, q50, q84 = np.quantile(wide, [P16, 0.5, P84])
+    assert table.median[1] == pytest.approx(q50, abs=0.02)
+    assert table.width[1] == pytest.approx((q84 - q16) / 2, rel=0.02)
+    assert table.within_one[1] == pytest.approx(np.mean(np.abs(wide) <= 1), abs=0.005)
+    assert table.n_effective.tolist() == [100, 50_000, 50_100]  # the last entry: all pT
+    json.dumps(table.to_dict(), allow_nan=False)
 
 
 def test_empty_sparse_and_overflowing_bins_are_flagged():

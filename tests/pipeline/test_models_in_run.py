@@ -37,17 +37,22 @@ def config_with_model(tmp_path: Path, **extra: str) -> Path:
     return path
 
 
-@needs_model
-def test_processor_scores_equal_the_model_applied_directly(tmp_path):
-    config = load_config(config_with_model(tmp_path))
+def ttbar_events():
+    """The shipped tt̄ sample as virtual NanoEvents of dataset "ttbar"."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        events = NanoEventsFactory.from_root(
+        return NanoEventsFactory.from_root(
             {str(ROOT / "samples" / "ttbar_mc.root"): "Delphes"},
             schemaclass=BoostjetDelphesSchema,
             mode="virtual",
             metadata={"dataset": "ttbar"},
         ).events()
+
+
+@needs_model
+def test_processor_scores_equal_the_model_applied_directly(tmp_path):
+    config = load_config(config_with_model(tmp_path))
+    events = ttbar_events()
     out = BoostedJetProcessor(config).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
     runner = ModelRunner(MODEL, expected_spec=input_spec(config))
@@ -57,6 +62,35 @@ def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     assert np.all((direct >= 0) & (direct < 1))
     direct_counts, _ = np.histogram(direct, bins=scores.axes["score"].edges)
     np.testing.assert_array_equal(scores.project("score").values(), direct_counts)
+
+
+ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"
+
+
+@pytest.mark.skipif(not ENERGY_MODEL.is_file(), reason=f"{ENERGY_MODEL} is not shipped")
+def test_energy_pull_histogram_holds_the_models_own_sigma(tmp_path):
+    path = config_with_model(tmp_path)
+    text = path.read_text().replace(
+        f"  - {{name: dnn_top, task: tagger, path: {MODEL}}}",
+        f"  - {{name: energy_dnn, task: energy, path: {ENERGY_MODEL}}}",
+    )
+    path.write_text(text)
+    config = load_config(path)
+    events = ttbar_events()
+    out = BoostedJetProcessor(config).process(events)
+    inputs = build_jet_inputs(events, config, is_data=False)
+    energy, sigma = ModelRunner(ENERGY_MODEL, expected_spec=input_spec(config))(
+        inputs.constituents, inputs.mask, inputs.jet_matrix()
+    ).T
+    true = inputs.jets.target_energy.to_numpy()
+    matched = np.isfinite(true) & (true > 0)
+    pull = out["histograms"]["pull_energy_dnn"]
+    direct, _ = np.histogram(
+        (energy[matched] - true[matched]) / sigma[matched], bins=pull.axes["pull"].edges
+    )
+    np.testing.assert_array_equal(pull.project("pull").values(), direct)
+    assert pull.sum(flow=True).value == matched.sum() > 100
+    assert "pull_energy_reco" not in out["histograms"]  # baselines predict no σ
 
 
 @needs_model
