@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator,
 
 from boostjet import __version__
 
+#: Track impact parameters and their errors (mm), constituent features of tracks.
+IMPACT_PARAMETERS: tuple[str, ...] = ("d0", "dz", "d0_error", "dz_error")
+
 CONSTITUENT_FEATURES: tuple[str, ...] = (
     "E",
     "px",
@@ -27,10 +30,7 @@ CONSTITUENT_FEATURES: tuple[str, ...] = (
     "charge",
     "is_photon",
     "is_neutral_hadron",
-    "d0",
-    "dz",
-    "d0_error",
-    "dz_error",
+    *IMPACT_PARAMETERS,
 )
 """Kinematics; the particle type: charge (tracks), and 0/1 flags for energy-flow photons (ECAL)
 and neutral hadrons (HCAL), which the detector measures with different resolution and response;

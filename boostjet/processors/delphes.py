@@ -22,6 +22,7 @@ from coffea.nanoevents.schemas import DelphesSchema
 
 from boostjet.errors import InputDataError
 from boostjet.kinematics import invariant_mass
+from boostjet.models.spec import IMPACT_PARAMETERS
 
 
 def _split_key(key: str) -> str:
@@ -245,7 +246,9 @@ class CandidateSource:
 
 
 #: Track impact parameters (mm) and their errors: candidate field → Delphes Track leaf.
-IMPACT_PARAMETERS = {"d0": "D0", "dz": "DZ", "d0_error": "ErrorD0", "dz_error": "ErrorDZ"}
+IMPACT_PARAMETER_LEAVES = dict(
+    zip(IMPACT_PARAMETERS, ("D0", "DZ", "ErrorD0", "ErrorDZ"), strict=True)
+)
 
 
 def is_track_collection(events: ak.Array, name: str) -> bool:
@@ -256,7 +259,7 @@ def is_track_collection(events: ak.Array, name: str) -> bool:
 
 def has_impact_parameters(events: ak.Array, name: str) -> bool:
     """True when a track collection stores D0, DZ, ErrorD0 and ErrorDZ (Delphes ≥ 3.4)."""
-    return set(IMPACT_PARAMETERS.values()) <= set(ak.fields(events[name]))
+    return set(IMPACT_PARAMETER_LEAVES.values()) <= set(ak.fields(events[name]))
 
 
 def candidate_source(
@@ -268,7 +271,7 @@ def candidate_source(
     if is_track_collection(events, name):
         names = {"pt": "PT", "eta": "Eta", "phi": "Phi", "mass": "Mass", "charge": "Charge"}
         if impact_parameters:
-            names |= IMPACT_PARAMETERS
+            names |= IMPACT_PARAMETER_LEAVES
     else:
         names = {"pt": "pt", "eta": "Eta", "phi": "Phi"}
     return CandidateSource(

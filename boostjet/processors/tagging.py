@@ -10,7 +10,7 @@ import numpy as np
 from coffea import processor
 
 from boostjet.errors import InputDataError
-from boostjet.models.spec import JET_FEATURES, InputSpec
+from boostjet.models.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
     FlatConstituents,
@@ -20,7 +20,6 @@ from boostjet.processors.constituents import (
     resolve_from_sources,
 )
 from boostjet.processors.delphes import (
-    IMPACT_PARAMETERS,
     candidate_source,
     energy_flow_candidates,
     fat_jets,

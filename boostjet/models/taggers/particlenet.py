@@ -19,12 +19,11 @@ import torch
 from torch import Tensor, nn
 
 from boostjet.models.preprocessing import Standardise, masked, safe_log
-from boostjet.models.spec import InputSpec
+from boostjet.models.spec import IMPACT_PARAMETERS, InputSpec
 from boostjet.models.taggers import Tagger
 
 KINEMATICS: tuple[str, ...] = ("E", "px", "py", "pt", "deta", "dphi")
 PARTICLE_TYPE: tuple[str, ...] = ("charge", "is_photon", "is_neutral_hadron")
-IMPACT_PARAMETERS: tuple[str, ...] = ("d0", "dz", "d0_error", "dz_error")
 #: Floor (mm) under impact-parameter errors: files whose card smears no tracks store zero errors.
 MIN_IMPACT_ERROR = 0.01
 
