@@ -225,7 +225,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def add_info_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help="describe a Delphes ROOT file")
-    parser.add_argument("file", metavar="FILE", type=Path)
+    parser.add_argument("file", metavar="FILE")  # a str: Path would turn root:// into root:/
     parser.add_argument("--collection", default="FatJet", help="fat-jet collection (FatJet)")
     parser.add_argument("--tree", default="Delphes", help="tree name (Delphes)")
     _debug_flag(parser, argparse.SUPPRESS)

@@ -4,11 +4,21 @@
 (docs/flat-layout.md): fat jets with constituents referenced by ``fUniqueID``, generator fat jets,
 and a reduced generator record holding a hadronic top (t → b W, W → q q̄) inside the leading jet of
 every other event. It is for pipeline tests, not physics.
+
+``xrootd_server`` and ``slurm_cluster`` are real services on 127.0.0.1 (ci/services.sh,
+docs/services.md): the ones already running (``.ci/run`` starts them; so can a developer, as
+root), else ones this session starts and stops itself when it runs as root, else the test skips.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import awkward as ak
@@ -18,6 +28,7 @@ import pytest
 from boostjet.generation.writer import write_flat
 
 SHARED_DELPHES = Path(__file__).parents[1].parent / "shared" / "delphes"
+SERVICES_SCRIPT = Path(__file__).parents[1] / "ci" / "services.sh"
 
 JET_FIELDS = ("fUniqueID", "PT", "Eta", "Phi", "Mass", "Tau1", "Tau2", "Tau3", "Tau4", "Tau5")
 SOFTDROP_FIELDS = ("SoftDroppedPx", "SoftDroppedPy", "SoftDroppedPz", "SoftDroppedE")
@@ -213,3 +224,99 @@ def run_config(flat_files, tmp_path):
         return RunConfig.model_validate(data | changes)
 
     return make
+
+
+# --- real services on 127.0.0.1 ------------------------------------------------------------------
+
+
+def _running_services(environment: dict[str, str]) -> dict[str, str] | None:
+    """The variables of services.env when every service runs, else None."""
+    status = subprocess.run(
+        ["bash", str(SERVICES_SCRIPT), "status"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if status.returncode:
+        return None
+    pairs = (line.split("=", 1) for line in status.stdout.splitlines() if "=" in line)
+    return {key: value for key, value in pairs if key.isupper()}
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    """services.env of running services: already running, or started (and stopped) here."""
+    found = _running_services(dict(os.environ))
+    if found:
+        yield found
+        return
+    if "BOOSTJET_SERVICES_DIR" in os.environ:
+        pytest.fail(
+            f"BOOSTJET_SERVICES_DIR={os.environ['BOOSTJET_SERVICES_DIR']} names no running "
+            "services: start them with `bash ci/services.sh start` or unset the variable."
+        )
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(
+            "no SLURM / XRootD services on 127.0.0.1, and starting them needs root and apt-get: "
+            "run `sudo bash ci/services.sh start` first (docs/services.md)."
+        )
+    state = tempfile.mkdtemp(prefix="boostjet-services-pytest.", dir="/tmp")
+    environment = os.environ | {"BOOSTJET_SERVICES_DIR": state, "PYTHON": sys.executable}
+    command = ["bash", str(SERVICES_SCRIPT)]
+    try:
+        started = subprocess.run(
+            [*command, "start"], env=environment, capture_output=True, text=True, timeout=900
+        )
+        if started.returncode:
+            pytest.fail(f"ci/services.sh start failed:\n{started.stdout}{started.stderr}")
+        yield _running_services(environment)
+    finally:
+        stopped = subprocess.run([*command, "stop"], env=environment, capture_output=True)
+        if stopped.returncode == 0:
+            shutil.rmtree(state)
+
+
+@dataclass(frozen=True)
+class XRootDServer:
+    """An XRootD server on 127.0.0.1 exporting ``directory`` (copies of samples/)."""
+
+    root_url: str
+    """``root://127.0.0.1:PORT/``"""
+    http_url: str
+    """``http://127.0.0.1:PORT/`` (XrdHttp, with range requests)"""
+    directory: Path
+
+    def root(self, name: str) -> str:
+        """``root://127.0.0.1:PORT//<directory>/<name>``"""
+        return f"{self.root_url}{self.directory / name}"
+
+    def http(self, name: str) -> str:
+        return f"{self.http_url.rstrip('/')}{self.directory / name}"
+
+
+@pytest.fixture(scope="session")
+def xrootd_server(services) -> XRootDServer:
+    """The XRootD server of ``services``; skips when the remote extra is not installed."""
+    pytest.importorskip("fsspec_xrootd", reason="root:// needs the remote extra: .[test,remote]")
+    return XRootDServer(
+        services["BOOSTJET_XROOTD_URL"],
+        services["BOOSTJET_HTTP_URL"],
+        Path(services["BOOSTJET_XROOTD_FILES"]),
+    )
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    """A one-node SLURM cluster on 127.0.0.1; SLURM_CONF points sbatch & co. at it."""
+
+    partition: str
+    slurm_conf: Path
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(services) -> SlurmCluster:
+    """The SLURM cluster of ``services``, with SLURM_CONF set for this test session."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", services["SLURM_CONF"])
+        yield SlurmCluster(services["BOOSTJET_SLURM_PARTITION"], Path(services["SLURM_CONF"]))
