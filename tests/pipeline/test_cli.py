@@ -118,10 +118,10 @@ def test_bad_options_are_one_sentence_naming_them(write_config, tmp_path, capsys
     _one_sentence_error(capsys, ["run", config, "--set", "selection.pt_mn=3"], "selection.pt_mn")
     _one_sentence_error(capsys, ["run", config, "--workers", "0"], "executor.workers")
     _one_sentence_error(capsys, ["run", str(tmp_path / "nope.yaml")], "nope.yaml does not exist")
-    (tmp_path / "outputs" / "cli").mkdir(parents=True)
-    _one_sentence_error(
-        capsys, ["run", config], f"output directory {tmp_path / 'outputs' / 'cli'}", "--overwrite"
-    )
+    assert main(["run", config, "--no-report"]) == 0
+    capsys.readouterr()
+    existing = f"output directory {tmp_path / 'outputs' / 'cli'} already exists; pass --overwrite"
+    _one_sentence_error(capsys, ["run", config], existing)
     assert main(["run", config, "--overwrite", "--no-report"]) == 0
 
 
