@@ -285,6 +285,7 @@ def summary(config, result: RunResult) -> dict[str, Any]:
         "chunks_resumed": result.chunks_resumed,
         "dask_workers_lost": result.workers_lost,
         "dask_tasks_rescheduled": result.tasks_rescheduled,
+        "warnings": list(result.warnings),
         "datasets": datasets,
         "histograms": sorted(result.histograms),
         "taggers": taggers(config),

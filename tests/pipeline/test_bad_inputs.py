@@ -93,6 +93,11 @@ CASES = {
     "invalid YAML": ([], {"raw": "datasets: [unclosed"}, ["config.yaml is not valid YAML"]),
     "not a mapping": ([], {"raw": "- a\n- b\n"}, ["must hold a mapping of keys at the top level"]),
     "required key missing": ([], {"raw": "name: x\n"}, ["required key 'datasets' is missing."]),
+    "directory as input file": (
+        [],
+        {"files": ["{tmp}"]},
+        ["{tmp} is a directory, not a ROOT file."],
+    ),
     "run name '.'": (["--set", "name=.", "--overwrite"], {}, [NAME_RULE, "(got '.')"]),
     "run name '..'": (["--set", "name=..", "--overwrite"], {}, [NAME_RULE, "(got '..')"]),
     "run name with a slash": (["--set", "name=a/b"], {}, [NAME_RULE, "(got 'a/b')"]),

@@ -116,6 +116,11 @@ def test_summary_accounts_scales_and_describes_the_run(finished):
     }
     assert summary["taggers"] == {"cut_based_top": "top", "cut_based_w": "w"}
     assert summary["regressors"] == {"mass_sd": "mass", "energy_reco": "energy"}
+    background = config.datasets["bkg"].files[0]
+    assert summary["warnings"] == [
+        f"{background} (dataset bkg) and {background} (dataset obs) are the same file, so its "
+        "events are read twice (fine for a closure test with simulation as pseudo-data)."
+    ]
 
 
 def test_config_yaml_is_the_resolved_config_and_reloads_to_the_same_digest(finished):
