@@ -207,30 +207,41 @@ def _identity(path: str) -> str:
 
 
 def repeated_inputs(fileset: Fileset) -> list[str]:
-    """One warning sentence per path listed twice in a dataset (read once) and per file read
-    twice: the same file under one or two paths, or a copy with the same ROOT file UUID, in one
-    dataset or two. Not an error: simulation read again as pseudo-data is a closure test."""
+    """One warning sentence per path listed twice in a dataset (it is read once) and per file
+    read more than once: the same file under one or more paths, or copies with the same ROOT file
+    UUID, in one dataset or several. Not an error: simulation read again as pseudo-data is a
+    closure test."""
     items = [item for files in fileset.values() for item in files]
     notes = [
         f"{item.path} is listed {item.listed} times in dataset {item.dataset}; it is read once."
         for item in items
         if item.listed > 1
     ]
-    first: dict[str, InputFile] = {}
+    groups: list[list[InputFile]] = []
+    group_of: dict[str, int] = {}  # path identity or "uuid <UUID>" → index into groups
     for item in items:
         keys = [_identity(item.path)] + ([f"uuid {item.uuid}"] if item.uuid else [])
-        earlier = next((first[key] for key in keys if key in first), None)
-        if earlier is not None:
-            same = _identity(earlier.path) == keys[0]
-            how = "the same file" if same else f"copies of one ROOT file (UUID {item.uuid})"
-            notes.append(
-                f"{earlier.path} (dataset {earlier.dataset}) and {item.path} (dataset "
-                f"{item.dataset}) are {how}, so its events are read twice (fine for a closure "
-                "test with simulation as pseudo-data)."
-            )
+        index = next((group_of[key] for key in keys if key in group_of), len(groups))
+        if index == len(groups):
+            groups.append([])
+        groups[index].append(item)
         for key in keys:
-            first.setdefault(key, item)
-    return notes
+            group_of.setdefault(key, index)
+    return notes + [_read_more_than_once(group) for group in groups if len(group) > 1]
+
+
+def _read_more_than_once(group: list[InputFile]) -> str:
+    """The sentence for paths that are one file: the first two named, the others counted."""
+    same = len({_identity(item.path) for item in group}) == 1
+    what = "the same file" if same else f"copies of one ROOT file (UUID {group[0].uuid})"
+    first, second = (f"{item.path} (dataset {item.dataset})" for item in group[:2])
+    others = len(group) - 2
+    named = f"{first}, {second} and {others} more paths" if others else f"{first} and {second}"
+    times = "twice" if len(group) == 2 else f"{len(group)} times"
+    return (
+        f"{named} are {what}, so its events are read {times} (fine for a closure test with "
+        "simulation as pseudo-data)."
+    )
 
 
 def chunk_ranges(entries: int, chunksize: int) -> list[tuple[int, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -133,26 +134,30 @@ def test_files_listed_or_read_twice_are_warnings(run_config, flat_files, tmp_pat
     """Found by a tester: the same file (or a byte copy: same ROOT UUID) in two datasets was
     counted twice without a word; a path listed twice in one dataset is read once."""
     signal, background = str(flat_files["signal"]), str(flat_files["background"])
-    link, copy = tmp_path / "link.root", tmp_path / "copy.root"
-    link.symlink_to(signal)
+    link, copy = str(tmp_path / "link.root"), str(tmp_path / "copy.root")
+    Path(link).symlink_to(signal)
     shutil.copy(signal, copy)
-    config = run_config(
-        datasets={
-            "a": {"files": [signal, background, signal]},
-            "b": {"files": [signal]},
-            "c": {"files": [str(link)]},
-            "d": {"files": [str(copy)]},
-        }
-    )
-    fileset = build_fileset(config)
-    assert [(i.path, i.listed) for i in fileset["a"]] == [(signal, 2), (background, 1)]
-    uuid = fileset["a"][0].uuid
+
+    def notes(**datasets) -> list[str]:
+        config = run_config(datasets={name: {"files": files} for name, files in datasets.items()})
+        return repeated_inputs(build_fileset(config))
+
     twice = "so its events are read twice (fine for a closure test with simulation as pseudo-data)"
-    assert repeated_inputs(fileset) == [
+    uuid = check_file("a", signal, run_config()).uuid
+    assert notes(a=[signal, background, signal], b=[signal]) == [
         f"{signal} is listed 2 times in dataset a; it is read once.",
         f"{signal} (dataset a) and {signal} (dataset b) are the same file, {twice}.",
-        f"{signal} (dataset a) and {link} (dataset c) are the same file, {twice}.",
-        f"{signal} (dataset a) and {copy} (dataset d) are copies of one ROOT file (UUID {uuid}), "
-        f"{twice}.",
     ]
-    assert repeated_inputs(build_fileset(run_config())) == []  # signal + background: distinct
+    assert notes(a=[signal], c=[link]) == [
+        f"{signal} (dataset a) and {link} (dataset c) are the same file, {twice}."
+    ]
+    assert notes(a=[background, copy], d=[signal]) == [
+        f"{copy} (dataset a) and {signal} (dataset d) are copies of one ROOT file (UUID {uuid}), "
+        f"{twice}."
+    ]
+    assert notes(a=[signal, link], b=[background, copy, signal]) == [
+        f"{signal} (dataset a), {link} (dataset a) and 2 more paths are copies of one ROOT file "
+        f"(UUID {uuid}), so its events are read 4 times (fine for a closure test with simulation "
+        "as pseudo-data)."
+    ]
+    assert notes(sig=[signal], bkg=[background]) == []
