@@ -129,22 +129,28 @@ def _print_run(result, run_dir: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     from boostjet.pipeline import checkpoint
     from boostjet.pipeline.execute import run
-    from boostjet.pipeline.outputs import check_output_directory, run_directory, write_outputs
+    from boostjet.pipeline.outputs import (
+        check_output_directory,
+        output_lock,
+        run_directory,
+        write_outputs,
+    )
     from boostjet.pipeline.progress import say
 
     config = load_run_config(args)
     run_dir = run_directory(config)
-    check_output_directory(run_dir, args.overwrite)
-    partial = checkpoint.checkpoint_directory(config)
-    result = run(config, checkpoint=partial, resume=args.resume)
-    write_outputs(run_dir, config, result, overwrite=args.overwrite)
-    checkpoint.remove(partial)
-    _print_run(result, run_dir)
-    if config.report and not args.no_report:
-        from boostjet.analysis.report import write_report
+    with output_lock(run_dir):  # a second run on the same directory is refused until this ends
+        check_output_directory(run_dir, args.overwrite)
+        partial = checkpoint.checkpoint_directory(config)
+        result = run(config, checkpoint=partial, resume=args.resume)
+        write_outputs(run_dir, config, result, overwrite=args.overwrite)
+        checkpoint.remove(partial)
+        _print_run(result, run_dir)
+        if config.report and not args.no_report:
+            from boostjet.analysis.report import write_report
 
-        write_report(run_dir)
-        say(f"report: {run_dir / 'report.md'}")
+            write_report(run_dir)
+            say(f"report: {run_dir / 'report.md'}")
     return 0
 
 

@@ -166,7 +166,8 @@ def load_run(run_dir: str | Path) -> Run:
     directory = Path(run_dir)
     hists = load_histograms(directory / HISTOGRAMS)
     summary = load_summary(directory / SUMMARY)
-    warnings: list[str] = []
+    given = summary.get("warnings", [])  # from the run itself, e.g. input files read twice
+    warnings = [str(note) for note in given] if isinstance(given, list) else []
     taggers = tagger_signals(summary, hists, warnings)
     regressors = regressor_kinds(summary, hists, warnings)
     for tagger in taggers:

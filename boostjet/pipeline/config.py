@@ -5,22 +5,46 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from boostjet.errors import ConfigError
 from boostjet.processors.constituents import CONSTITUENT_FEATURES
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
+
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic reads true/false as 1/0 where a number is expected; a config must not."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not true/false")
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
+PositiveInt = Annotated[Int, Field(gt=0)]
+NonNegativeFloat = Annotated[Float, Field(ge=0)]
+NonNegativeInt = Annotated[Int, Field(ge=0)]
+#: A run name: one folder name that cannot be a hidden sibling (``.<name>.partial``, ...).
+_RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys and non-finite numbers (nan, .inf) are errors; objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Dataset(_Strict):
@@ -38,7 +62,7 @@ class Dataset(_Strict):
 class Selection(_Strict):
     """Fat-jet selection."""
 
-    pt_min: Annotated[float, Field(ge=0)] = 300.0
+    pt_min: NonNegativeFloat = 300.0
     pt_max: PositiveFloat = 1.0e9
     abs_eta_max: PositiveFloat = 2.4
     max_jets_per_event: PositiveInt = 2
@@ -71,8 +95,15 @@ class Constituents(_Strict):
 class CutBased(_Strict):
     """The cut-based top tagger: soft-drop mass window and an upper cut on τ32."""
 
-    top_mass_window: tuple[float, float] = (105.0, 210.0)
-    w_mass_window: tuple[float, float] = (65.0, 105.0)
+    top_mass_window: tuple[Float, Float] = (105.0, 210.0)
+    w_mass_window: tuple[Float, Float] = (65.0, 105.0)
+
+    @field_validator("top_mass_window", "w_mass_window")
+    @classmethod
+    def _low_below_high(cls, window: tuple[float, float]) -> tuple[float, float]:
+        if window[1] <= window[0]:
+            raise ValueError("must be [low, high] with low below high")
+        return window
 
 
 class Truth(_Strict):
@@ -81,7 +112,7 @@ class Truth(_Strict):
     match_radius: PositiveFloat = 0.8
     genjet_collection: str | None = "GenFatJet"
     genjet_match_radius: PositiveFloat = 0.4
-    mass_target_min: Annotated[float, Field(ge=0)] = 40.0
+    mass_target_min: NonNegativeFloat = 40.0
     """Mass responses are filled for generator soft-drop masses above this (GeV): below it the
     ratio predicted / true of light QCD jets is dominated by the tiny denominator."""
 
@@ -97,9 +128,9 @@ class Model(_Strict):
 class Histograms(_Strict):
     """Binning of the output histograms."""
 
-    pt_edges: list[float] = [300, 400, 500, 600, 800, 1200]
-    abseta_edges: list[float] = [0.0, 0.8, 1.6, 2.4]
-    energy_edges: list[float] = [300, 500, 700, 1000, 1500, 2500]
+    pt_edges: list[Float] = [300, 400, 500, 600, 800, 1200]
+    abseta_edges: list[Float] = [0.0, 0.8, 1.6, 2.4]
+    energy_edges: list[Float] = [300, 500, 700, 1000, 1500, 2500]
     score_bins: PositiveInt = 1000
     response_bins: PositiveInt = 400
 
@@ -108,7 +139,7 @@ class Histograms(_Strict):
     def _increasing(cls, edges: list[float]) -> list[float]:
         if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("bin edges must be at least two strictly increasing numbers")
-        if edges[0] < 0 or not all(math.isfinite(edge) for edge in edges):
+        if edges[0] < 0:  # non-finite edges are refused by allow_inf_nan=False
             raise ValueError("bin edges must be finite and not negative")
         return edges
 
@@ -139,7 +170,7 @@ class Executor(_Strict):
     """Address of an existing dask scheduler, e.g. tcp://10.0.0.1:8786."""
     jobqueue: JobQueue | None = None
     chunksize: PositiveInt = 20000
-    retries: Annotated[int, Field(ge=0)] = 2
+    retries: NonNegativeInt = 2
     skip_bad_files: bool = False
     dashboard_address: str = "127.0.0.1:0"
     connect_timeout: PositiveFloat = 10.0
@@ -177,11 +208,21 @@ class RunConfig(_Strict):
     truth: Truth = Truth()
     cut_based: CutBased = CutBased()
     models: list[Model] = []
-    working_points: list[Annotated[float, Field(gt=0, lt=1)]] = [0.3, 0.5, 0.7]
+    working_points: list[Annotated[Float, Field(gt=0, lt=1)]] = [0.3, 0.5, 0.7]
     histograms: Histograms = Histograms()
     executor: Executor = Executor()
     output: Path = Path("outputs")
     report: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, name: str) -> str:
+        if not _RUN_NAME.fullmatch(name):
+            raise ValueError(
+                "must be one folder name of at most 200 letters, digits, '-', '_' and '.', "
+                "not starting with '.', because the run directory is <output>/<name>"
+            )
+        return name
 
     def digest(self) -> str:
         """SHA-256 of the resolved configuration, for the run summary."""
@@ -206,6 +247,48 @@ def _error_sentence(source: str, error: ValidationError) -> str:
     return f"{source}: key '{key}' is invalid: {message} (got {first.get('input')!r})."
 
 
+class _DuplicateKey(Exception):
+    """A key given twice in one YAML mapping: ``(dotted path, first line, second line)``."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth.
+
+    PyYAML silently keeps the last value of a repeated key; the node tree is walked before
+    construction because only the walk knows each key's dotted path.
+    """
+
+    def construct_document(self, node):
+        _refuse_duplicate_keys(self, node, (), set())
+        return super().construct_document(node)
+
+
+def _refuse_duplicate_keys(loader, node, path: tuple[str, ...], seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already walked (possibly recursive)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(loader, item, (*path, str(index)), seen)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            child = path
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = loader.construct_object(key_node)
+                child = (*path, str(key))
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise _DuplicateKey(".".join(child), lines[key], line)
+                lines[key] = line
+            _refuse_duplicate_keys(loader, value_node, child, seen)
+
+
+def read_yaml(text: str) -> Any:
+    """YAML text → Python objects, safely (no Python objects built); a repeated key raises."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node = data
     parts = dotted.split(".")
@@ -221,11 +304,16 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"override '{text}' must look like key.path=value.")
+    key = key.strip()
     try:
-        return key.strip(), yaml.safe_load(raw)
+        return key, read_yaml(raw)
     except yaml.YAMLError as error:
         problem = str(error).split("\n")[0]
         raise ConfigError(f"override '{key}': the value is not valid YAML ({problem}).") from None
+    except _DuplicateKey as error:
+        raise ConfigError(
+            f"override '{key}': key '{key}.{error.args[0]}' is given twice in its value."
+        ) from None
 
 
 def load_config(
@@ -240,13 +328,18 @@ def load_config(
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not valid YAML: it is not UTF-8 text.") from None
     except OSError as error:
         raise ConfigError(f"config file {path} cannot be read ({error.strerror}).") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}".split("\n")[0]) from None
+    except _DuplicateKey as error:
+        dotted, first, second = error.args
+        raise ConfigError(
+            f"{path}: key '{dotted}' is given twice (lines {first} and {second})."
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of keys at the top level.")
     for key, value in (overrides or {}).items():

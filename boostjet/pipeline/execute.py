@@ -32,7 +32,14 @@ from coffea.processor.executor import WorkItem
 
 from boostjet.errors import BoostjetError, ConfigError, InputFileError, ModelError
 from boostjet.pipeline import checkpoint as checkpoints
-from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of, coffea_fileset
+from boostjet.pipeline.fileset import (
+    Chunk,
+    Fileset,
+    build_fileset,
+    chunks_of,
+    coffea_fileset,
+    repeated_inputs,
+)
 from boostjet.pipeline.progress import chunk_progress, say
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import BoostedJetProcessor, input_spec
@@ -104,6 +111,8 @@ class RunResult:
     """dask routes: tasks that ran again because their worker was lost — chunks being processed
     and finished results held only by that worker (None on other routes). Retries after an
     exception are not counted: dask does not report them once a task is done."""
+    warnings: list[str] = field(default_factory=list)
+    """Input files listed or read twice (fileset.repeated_inputs)."""
 
     @property
     def events_processed(self) -> int:
@@ -551,6 +560,8 @@ def run(
     """Pre-flight every file and model, then run the processor: ``boostjet run`` but output."""
     start = time.perf_counter()
     check_models(config)
-    result = execute(config, build_fileset(config), processor_instance, checkpoint, resume)
+    fileset = build_fileset(config)
+    result = execute(config, fileset, processor_instance, checkpoint, resume)
     result.wall_time = time.perf_counter() - start
+    result.warnings = repeated_inputs(fileset)
     return result

@@ -25,7 +25,7 @@ from coffea.nanoevents import NanoEventsFactory
 
 from boostjet.pipeline.execute import DatasetAccount, Skipped, guarded_call
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
-from boostjet.pipeline.outputs import staged_directory
+from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.jets import TRUTH_CLASSES
@@ -142,9 +142,14 @@ def _export(stage: Path, config, fileset: Fileset) -> dict[str, Any]:
 
 
 def export_dataset(config, output: Path, overwrite: bool = False) -> dict[str, Any]:
-    """Export every dataset of ``config`` into ``output``; returns the manifest."""
-    fileset = build_fileset(config)
-    with staged_directory(Path(output), overwrite) as stage:
+    """Export every dataset of ``config`` into ``output``; returns the manifest.
+
+    ``output`` is locked for the whole export (:func:`~boostjet.pipeline.outputs.output_lock`)
+    and replaced, with ``overwrite``, only when it is an earlier ``boostjet dataset`` export.
+    """
+    output = Path(output)
+    with output_lock(output), staged_directory(output, overwrite, kind="dataset") as stage:
+        fileset = build_fileset(config)
         manifest = {
             "format": FORMAT,
             "config_sha256": config.digest(),

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uproot
 
 from boostjet.errors import ConfigError, InputFileError
+from boostjet.pipeline.progress import say
 
 #: Parallel pre-flight opens (I/O bound; helps most for remote files).
 _PREFLIGHT_THREADS = 8
@@ -35,6 +38,8 @@ class InputFile:
     uuid: str = ""
     problem: str | None = None
     """Why the file cannot be processed (one sentence), or None for a good file."""
+    listed: int = 1
+    """How many times the dataset's ``files`` name this path (it is read once)."""
 
     @property
     def ok(self) -> bool:
@@ -65,13 +70,14 @@ def _is_remote(path: str) -> bool:
     return path.startswith(_REMOTE_PREFIXES)
 
 
-def expand_files(dataset: str, patterns: list[str]) -> list[str]:
-    """Files of a dataset: globs expanded relative to the current directory, duplicates dropped.
+def expand_files(dataset: str, patterns: list[str]) -> Counter[str]:
+    """Files of a dataset, globs expanded relative to the current directory: each path once, in
+    order, with the number of times the patterns name it (repeats are read once).
 
     A glob that matches nothing is a configuration error; a plain path is kept even when it does
     not exist, so that the pre-flight check reports it as a missing file.
     """
-    files: list[str] = []
+    files: Counter[str] = Counter()
     for pattern in patterns:
         if _is_remote(pattern):
             matches = [pattern]
@@ -83,10 +89,7 @@ def expand_files(dataset: str, patterns: list[str]) -> list[str]:
                 )
         else:
             matches = [os.path.expanduser(pattern)]
-        for match in matches:
-            path = match if _is_remote(match) else os.path.abspath(match)
-            if path not in files:
-                files.append(path)
+        files.update(match if _is_remote(match) else os.path.abspath(match) for match in matches)
     return files
 
 
@@ -101,12 +104,19 @@ def _unreadable(path: str, error: Exception) -> str:
 
 
 def _local_problem(path: str) -> str | None:
-    if not os.path.isfile(path):
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            return f"{path} is a directory, not a ROOT file."
+        if not stat.S_ISREG(mode):  # a FIFO or device: opening it could block
+            return f"{path} is not a regular file, so not a ROOT file."
+        with open(path, "rb") as stream:
+            magic = stream.read(4)
+    except FileNotFoundError:
         return f"input file {path} does not exist."
-    with open(path, "rb") as stream:
-        if stream.read(4) != b"root":
-            return f"{path} is not a ROOT file."
-    return None
+    except OSError as error:
+        return f"input file {path} cannot be read ({error.strerror})."
+    return None if magic == b"root" else f"{path} is not a ROOT file."
 
 
 @contextmanager
@@ -170,23 +180,68 @@ def check_file(dataset: str, path: str, config) -> InputFile:
 
 
 def build_fileset(config) -> Fileset:
-    """Expand and pre-flight every dataset's files.
+    """Expand and pre-flight every dataset's files; print a warning for each file listed or read
+    twice (:func:`repeated_inputs`).
 
     A bad file raises :class:`InputFileError` unless ``executor.skip_bad_files`` is set; then it
     stays in the fileset, marked with its problem, so that the run reports it as skipped.
     """
-    names = {name: expand_files(name, spec.files) for name, spec in config.datasets.items()}
-    jobs = [(name, path) for name, paths in names.items() for path in paths]
+    listed = {name: expand_files(name, spec.files) for name, spec in config.datasets.items()}
+    jobs = [(name, path) for name, paths in listed.items() for path in paths]
     with ThreadPoolExecutor(max_workers=_PREFLIGHT_THREADS) as pool:
         checked = list(pool.map(lambda job: check_file(*job, config), jobs))
     if not config.executor.skip_bad_files:
         for item in checked:
             if item.problem:
                 raise InputFileError(item.problem)
-    fileset: Fileset = {name: [] for name in names}
+    fileset: Fileset = {name: [] for name in listed}
     for item in checked:
-        fileset[item.dataset].append(item)
+        fileset[item.dataset].append(replace(item, listed=listed[item.dataset][item.path]))
+    for note in repeated_inputs(fileset):
+        say(f"warning: {note}")
     return fileset
+
+
+def _identity(path: str) -> str:
+    return path if _is_remote(path) else os.path.realpath(path)
+
+
+def repeated_inputs(fileset: Fileset) -> list[str]:
+    """One warning sentence per path listed twice in a dataset (it is read once) and per file
+    read more than once: the same file under one or more paths, or copies with the same ROOT file
+    UUID, in one dataset or several. Not an error: simulation read again as pseudo-data is a
+    closure test."""
+    items = [item for files in fileset.values() for item in files]
+    notes = [
+        f"{item.path} is listed {item.listed} times in dataset {item.dataset}; it is read once."
+        for item in items
+        if item.listed > 1
+    ]
+    groups: list[list[InputFile]] = []
+    group_of: dict[str, int] = {}  # path identity or "uuid <UUID>" → index into groups
+    for item in items:
+        keys = [_identity(item.path)] + ([f"uuid {item.uuid}"] if item.uuid else [])
+        index = next((group_of[key] for key in keys if key in group_of), len(groups))
+        if index == len(groups):
+            groups.append([])
+        groups[index].append(item)
+        for key in keys:
+            group_of.setdefault(key, index)
+    return notes + [_read_more_than_once(group) for group in groups if len(group) > 1]
+
+
+def _read_more_than_once(group: list[InputFile]) -> str:
+    """The sentence for paths that are one file: the first two named, the others counted."""
+    same = len({_identity(item.path) for item in group}) == 1
+    what = "the same file" if same else f"copies of one ROOT file (UUID {group[0].uuid})"
+    first, second = (f"{item.path} (dataset {item.dataset})" for item in group[:2])
+    others = len(group) - 2
+    named = f"{first}, {second} and {others} more paths" if others else f"{first} and {second}"
+    times = "twice" if len(group) == 2 else f"{len(group)} times"
+    return (
+        f"{named} are {what}, so its events are read {times} (fine for a closure test with "
+        "simulation as pseudo-data)."
+    )
 
 
 def chunk_ranges(entries: int, chunksize: int) -> list[tuple[int, int]]:

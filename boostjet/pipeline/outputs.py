@@ -1,8 +1,10 @@
 """The run directory: histograms (pickle + ROOT), summary.json and the resolved config.
 
 ``<output>/<name>/`` is written into a temporary sibling directory and renamed into place only when
-every file is complete, so a run directory is either whole or absent. An existing run directory is
-replaced only with ``overwrite``.
+every file is complete, so a run directory is either whole or absent. Every directory boostjet
+writes holds a marker file (``MARKER``); an existing directory is replaced only with ``overwrite``
+and only when it holds the marker of the same command — never anything boostjet did not write.
+``output_lock`` keeps a second command from writing the same directory while one is running.
 
 Inside ``histograms.root`` every histogram is split along its category axes (``dataset``,
 ``truth``), one ROOT histogram per combination: ``score_cut_based_top/ttbar/top`` is the
@@ -12,8 +14,10 @@ numeric axes is split further along its leading ones as ``<axis>_<bin index>``.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
 import pickle
 import platform
 import shutil
@@ -38,6 +42,8 @@ HISTOGRAMS_PICKLE = "histograms.pkl"
 HISTOGRAMS_ROOT = "histograms.root"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
+#: Marks a directory as written by boostjet; it holds {"written_by": "boostjet <command>"}.
+MARKER = ".boostjet-output"
 #: Packages whose versions go into summary.json.
 VERSIONED = ("boostjet", "coffea", "uproot", "awkward", "hist", "torch", "numpy")
 _ROOT_MAX_DIMENSIONS = 3
@@ -48,29 +54,106 @@ def run_directory(config) -> Path:
     return Path(config.output) / config.name
 
 
-def check_output_directory(directory: Path, overwrite: bool) -> None:
-    """Refuse to touch an existing output directory unless ``overwrite``."""
-    if directory.exists() and not overwrite:
+def _writer(kind: str) -> str:
+    return f"boostjet {kind}"
+
+
+def _written_by_boostjet(directory: Path, kind: str) -> bool:
+    """True when ``directory`` (not a link) holds the marker of ``boostjet <kind>``."""
+    marker = directory / MARKER
+    if directory.is_symlink() or not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text())["written_by"] == _writer(kind)
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
+
+
+def check_output_directory(directory: Path, overwrite: bool, kind: str = "run") -> None:
+    """Refuse an existing ``directory`` unless ``overwrite`` and ``boostjet <kind>`` wrote it."""
+    if not (directory.exists() or directory.is_symlink()):
+        return
+    if not _written_by_boostjet(directory, kind):
+        raise ConfigError(
+            f"output directory {directory} already exists and was not written by "
+            f"{_writer(kind)} (it holds no {MARKER} marker of that command), so boostjet will not "
+            "replace it; move it away or choose another with --output."
+        )
+    if not overwrite:
         raise ConfigError(
             f"output directory {directory} already exists; pass --overwrite to replace it "
             "or choose another with --output."
         )
 
 
+def _lock_descriptor(path: Path) -> int | None:
+    """An open descriptor holding an exclusive flock on ``path``; None while another holds it."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        opened = os.fstat(descriptor)
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current and (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+            return descriptor
+        os.close(descriptor)  # its holder removed the file as we opened it: lock the new one
+
+
 @contextmanager
-def staged_directory(final: Path, overwrite: bool) -> Iterator[Path]:
+def output_lock(directory: Path) -> Iterator[None]:
+    """Hold the lock file ``.<name>.lock`` beside ``directory``, or refuse at once.
+
+    An exclusive ``flock``: the OS releases it however the process ends, so a stale lock file
+    never blocks. The file is removed on exit.
+    """
+    directory = Path(os.path.abspath(directory))
+    if not directory.name:
+        raise ConfigError(f"the output directory cannot be {directory}; choose another.")
+    lock = directory.with_name(f".{directory.name}.lock")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = _lock_descriptor(lock)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to the output directory {directory.parent} ({error.strerror}); "
+            "choose another with --output."
+        ) from None
+    if descriptor is None:
+        raise ConfigError(
+            f"{directory} is being written by another boostjet process (it holds {lock}); "
+            "wait for it to finish or choose another output directory."
+        )
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+@contextmanager
+def staged_directory(final: Path, overwrite: bool, kind: str = "run") -> Iterator[Path]:
     """A temporary sibling of ``final`` to write into; it becomes ``final`` on success.
 
-    The old ``final`` (only with ``overwrite``) is swapped out by renames and deleted afterwards;
-    on failure the temporary directory is removed and ``final`` is left as it was.
+    The stage gets the marker of ``boostjet <kind>`` first. An existing ``final`` is checked
+    (:func:`check_output_directory`) before and again after the work, then swapped out by renames
+    and deleted; on failure the temporary directory is removed and ``final`` is left as it was.
     """
-    check_output_directory(final, overwrite)
+    final = Path(os.path.abspath(final))
+    check_output_directory(final, overwrite, kind)
     final.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     stage = final.with_name(f".{final.name}.{tag}.tmp")
     stage.mkdir()
     try:
+        (stage / MARKER).write_text(json.dumps({"written_by": _writer(kind)}) + "\n")
         yield stage
+        check_output_directory(final, overwrite, kind)
         if final.exists():
             old = final.with_name(f".{final.name}.{tag}.old")
             final.rename(old)
@@ -202,6 +285,7 @@ def summary(config, result: RunResult) -> dict[str, Any]:
         "chunks_resumed": result.chunks_resumed,
         "dask_workers_lost": result.workers_lost,
         "dask_tasks_rescheduled": result.tasks_rescheduled,
+        "warnings": list(result.warnings),
         "datasets": datasets,
         "histograms": sorted(result.histograms),
         "taggers": taggers(config),

@@ -375,6 +375,22 @@ def test_over_subtracted_data_keeps_the_numbers_and_skips_only_that_plot(tmp_pat
     assert "| 300–1200 | 0.5 ± " in (tmp_path / "report.md").read_text()
 
 
+def test_the_runs_own_warnings_open_the_reports_warnings(tmp_path):
+    """`boostjet run` records warnings about its inputs (a file read twice) in summary.json's
+    top-level `warnings`; the report lists them first among its warnings."""
+    h = score_histogram()
+    h.fill(dataset="ttbar", truth="top", pt=500, score=np.linspace(0, 1, 100, endpoint=False))
+    note = "a.root (dataset ttbar) and a.root (dataset data) are the same file, ..."
+    summary = {**SUMMARY, "taggers": {"cut_based_top": "top"}, "warnings": [note]}
+    (tmp_path / "histograms.pkl").write_bytes(pickle.dumps({"score_cut_based_top": h}))
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    analysis = analyse_run(tmp_path, write_html=False)
+    assert analysis["warnings"][0] == note
+    markdown = (tmp_path / "report.md").read_text()
+    assert f"- {note}" in markdown[markdown.index("Warnings") :]
+    assert json.loads((tmp_path / "summary.json").read_text())["warnings"] == [note]
+
+
 def score_histogram(axes=("dataset", "truth", "pt", "score")) -> hist.Hist:
     builders = {
         "dataset": hist.axis.StrCategory(["ttbar"], name="dataset", growth=True),

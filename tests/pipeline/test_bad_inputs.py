@@ -11,8 +11,10 @@ import yaml
 
 from boostjet.cli import main
 
+NAME_RULE = "key 'name' is invalid: must be one folder name of at most 200 letters"
 #: case id → (extra argv after `run CONFIG`, config changes, texts the one line must hold).
-#: In argv and texts, {tmp} is the test's tmp_path; "files" in changes replaces the files.
+#: In texts and files, {tmp} is the test's tmp_path; "files" in changes replaces the files;
+#: "raw" replaces the whole config file.
 CASES = {
     "empty file": ([], {"files": ["{tmp}/empty.root"]}, ["{tmp}/empty.root is not a ROOT file."]),
     "no constituent collections": (
@@ -91,6 +93,80 @@ CASES = {
     "invalid YAML": ([], {"raw": "datasets: [unclosed"}, ["config.yaml is not valid YAML"]),
     "not a mapping": ([], {"raw": "- a\n- b\n"}, ["must hold a mapping of keys at the top level"]),
     "required key missing": ([], {"raw": "name: x\n"}, ["required key 'datasets' is missing."]),
+    "directory as input file": (
+        [],
+        {"files": ["{tmp}"]},
+        ["{tmp} is a directory, not a ROOT file."],
+    ),
+    "run name '.'": (["--set", "name=.", "--overwrite"], {}, [NAME_RULE, "(got '.')"]),
+    "run name '..'": (["--set", "name=..", "--overwrite"], {}, [NAME_RULE, "(got '..')"]),
+    "run name with a slash": (["--set", "name=a/b"], {}, [NAME_RULE, "(got 'a/b')"]),
+    "hidden run name": (["--set", "name=.bad.partial"], {}, [NAME_RULE]),
+    "dataset given twice": (
+        [],
+        {"raw": "datasets:\n  sig:\n    files: [a.root]\n  sig:\n    files: [b.root]\n"},
+        ["config.yaml: key 'datasets.sig' is given twice (lines 2 and 4)."],
+    ),
+    "nested key given twice": (
+        [],
+        {"raw": "datasets: {d: {files: [a.root]}}\nselection:\n  pt_min: 1\n  pt_min: 2\n"},
+        ["config.yaml: key 'selection.pt_min' is given twice (lines 3 and 4)."],
+    ),
+    "key given twice in an override": (
+        ["--set", "selection={pt_min: 350, pt_min: 400}"],
+        {},
+        ["override 'selection': key 'selection.pt_min' is given twice in its value."],
+    ),
+    "infinite cross section": (
+        ["--set", "datasets.sig.cross_section=.inf"],
+        {},
+        ["key 'datasets.sig.cross_section' is invalid: Input should be a finite number"],
+    ),
+    "NaN luminosity": (
+        ["--set", "luminosity=.nan"],
+        {},
+        ["key 'luminosity' is invalid: Input should be a finite number (got nan)."],
+    ),
+    "infinite mass window": (
+        ["--set", "cut_based.w_mass_window=[60, .inf]"],
+        {},
+        ["key 'cut_based.w_mass_window.1' is invalid: Input should be a finite number"],
+    ),
+    "infinite energy edge": (
+        ["--set", "histograms.energy_edges=[300, .inf]"],
+        {},
+        ["key 'histograms.energy_edges.1' is invalid: Input should be a finite number"],
+    ),
+    "infinite match radius": (
+        ["--set", "truth.match_radius=.inf"],
+        {},
+        ["key 'truth.match_radius' is invalid: Input should be a finite number"],
+    ),
+    "boolean chunksize": (
+        ["--set", "executor.chunksize=true"],
+        {},
+        ["key 'executor.chunksize' is invalid: a number is expected, not true/false (got True)."],
+    ),
+    "boolean workers": (
+        ["--set", "executor.workers=false"],
+        {},
+        ["key 'executor.workers' is invalid: a number is expected, not true/false"],
+    ),
+    "boolean cross section": (
+        ["--set", "datasets.sig.cross_section=true"],
+        {},
+        ["key 'datasets.sig.cross_section' is invalid: a number is expected, not true/false"],
+    ),
+    "reversed top mass window": (
+        ["--set", "cut_based.top_mass_window=[210, 105]"],
+        {},
+        ["key 'cut_based.top_mass_window' is invalid: must be [low, high] with low below high"],
+    ),
+    "empty W mass window": (
+        ["--set", "cut_based.w_mass_window=[80, 80]"],
+        {},
+        ["key 'cut_based.w_mass_window' is invalid: must be [low, high] with low below high"],
+    ),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,11 +120,92 @@ def test_bad_options_are_one_sentence_naming_them(write_config, tmp_path, capsys
     _one_sentence_error(capsys, ["run", config, "--set", "selection.pt_mn=3"], "selection.pt_mn")
     _one_sentence_error(capsys, ["run", config, "--workers", "0"], "executor.workers")
     _one_sentence_error(capsys, ["run", str(tmp_path / "nope.yaml")], "nope.yaml does not exist")
-    (tmp_path / "outputs" / "cli").mkdir(parents=True)
-    _one_sentence_error(
-        capsys, ["run", config], f"output directory {tmp_path / 'outputs' / 'cli'}", "--overwrite"
-    )
+    assert main(["run", config, "--no-report"]) == 0
+    capsys.readouterr()
+    existing = f"output directory {tmp_path / 'outputs' / 'cli'} already exists; pass --overwrite"
+    _one_sentence_error(capsys, ["run", config], existing)
     assert main(["run", config, "--overwrite", "--no-report"]) == 0
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which a file of mode 000 cannot be read, also by root (which
+    otherwise reads any file): setpriv drops the capabilities that bypass file permissions."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a file of mode 000 is still readable")
+    capabilities = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={capabilities}", f"--inh-caps={capabilities}"]
+
+
+def test_an_unreadable_file_is_one_sentence_naming_it(write_config, flat_files, tmp_path):
+    """Found by a tester: `boostjet info` on a file without read permission showed a
+    PermissionError traceback (and `boostjet run` called the file truncated or corrupt)."""
+    secret = tmp_path / "secret.root"
+    shutil.copy(flat_files["signal"], secret)
+    secret.chmod(0)
+    sentence = f"input file {secret} cannot be read (Permission denied)."
+    config = str(write_config({"x": {"files": [str(flat_files["background"]), str(secret)]}}))
+    for argv in (["info", str(secret)], ["run", config], ["run", config, "--skip-bad-files"]):
+        done = subprocess.run(
+            [*_unprivileged(), BOOSTJET, *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if "--skip-bad-files" in argv:
+            assert done.returncode == 0, done.stderr
+        else:
+            assert (done.returncode, done.stderr.strip()) == (2, f"error: {sentence}")
+    x = load_summary(tmp_path / "outputs" / "cli")["datasets"]["x"]
+    assert [(s["file"], s["reason"]) for s in x["skipped"]] == [(str(secret), sentence)]
+    assert (x["events_read"], x["events_processed"]) == (80, 80)
+
+
+def test_a_directory_given_as_a_file_is_one_sentence(write_config, tmp_path, capsys):
+    """Found by a tester: a directory given as an input file was reported as missing."""
+    sentence = f"{tmp_path} is a directory, not a ROOT file."
+    _one_sentence_error(capsys, ["info", str(tmp_path)], sentence)
+    config = write_config({"x": {"files": [str(tmp_path)]}})
+    _one_sentence_error(capsys, ["run", str(config)], sentence)
+
+
+def test_a_file_read_twice_is_a_warning_on_screen_in_the_summary_and_in_the_report(
+    write_config, flat_files, tmp_path, capsys
+):
+    """Found by a tester: the same file (or a byte copy, same ROOT UUID) in two datasets was
+    counted twice without a word. Still allowed (simulation as pseudo-data is a closure test).
+    tests/analysis/test_run.py checks that the summary's warnings reach report.md."""
+    import uproot
+
+    from boostjet.analysis.run import load_run
+
+    signal = str(flat_files["signal"])
+    copy = tmp_path / "copy.root"
+    shutil.copy(signal, copy)
+    with uproot.open(signal) as file:
+        uuid = file.file.uuid
+    datasets = {
+        "sig": {"files": [signal, signal], "signal": "top"},
+        "pseudo": {"files": [str(copy)], "is_data": True},
+        "bkg": {"files": [str(flat_files["background"])]},
+    }
+    assert main(["run", str(write_config(datasets))]) == 0
+    notes = [  # the config's datasets in order: bkg, pseudo, sig (yaml.safe_dump sorts them)
+        f"{signal} is listed 2 times in dataset sig; it is read once.",
+        f"{copy} (dataset pseudo) and {signal} (dataset sig) are copies of one ROOT file "
+        f"(UUID {uuid}), so its events are read twice (fine for a closure test with simulation "
+        "as pseudo-data).",
+    ]
+    err = capsys.readouterr().err
+    assert [err.count(f"warning: {note}") for note in notes] == [1, 1]
+    run_dir = tmp_path / "outputs" / "cli"
+    summary = load_summary(run_dir)
+    assert summary["warnings"] == notes
+    assert summary["datasets"]["sig"]["events_read"] == 120  # the path listed twice is read once
+    assert load_run(run_dir).warnings[:2] == notes  # the report's warnings start with them
 
 
 def test_debug_shows_the_traceback(write_config, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -129,3 +130,37 @@ def test_skip_bad_files_in_the_export(run_config, flat_files, tmp_path):
         (50, 100, 50)
     ]
     assert entry["events_read"] == entry["events_processed"] + entry["events_skipped"]
+
+
+def test_overwrite_replaces_only_an_earlier_export(run_config, flat_files, tmp_path, monkeypatch):
+    """`boostjet dataset --output DIR --overwrite` replaces DIR only when an earlier export wrote
+    it: never a plain folder, a run directory, or the current directory given as `.`."""
+    from boostjet.pipeline.outputs import MARKER
+
+    config = run_config(
+        datasets={"sig": {"files": [str(flat_files["signal"])]}}, executor={"chunksize": 120}
+    )
+    jets = tmp_path / "jets"
+    export_dataset(config, jets)
+    with pytest.raises(ConfigError, match=f"output directory {jets} already exists; pass"):
+        export_dataset(config, jets)
+    (jets / "stale.txt").write_text("from the first export")
+    export_dataset(config, jets, overwrite=True)
+    assert not (jets / "stale.txt").exists() and (jets / "manifest.json").is_file()
+    work, run = tmp_path / "work", tmp_path / "run"
+    for directory in (work, run):
+        directory.mkdir()
+        (directory / "keep.txt").write_text("precious")
+    (run / MARKER).write_text('{"written_by": "boostjet run"}\n')
+    monkeypatch.chdir(work)
+    for output, shown in ((Path("."), work), (run, run)):
+        with pytest.raises(ConfigError) as refused:
+            export_dataset(config, output, overwrite=True)
+        message = str(refused.value)
+        assert (
+            f"output directory {shown} already exists and was not written by boostjet dataset"
+            in message
+        )
+        assert "--overwrite" not in message
+        assert (shown / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jets", "run", "work"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from boostjet.pipeline.fileset import (
     chunks_of,
     coffea_fileset,
     expand_files,
+    repeated_inputs,
 )
 
 
@@ -60,6 +63,15 @@ def test_preflight_names_each_kind_of_bad_file(run_config, shared_delphes, tmp_p
     }
     for path, sentence in cases.items():
         assert sentence in _problem(path, run_config)
+
+
+def test_preflight_says_a_directory_or_a_fifo_is_not_a_root_file(run_config, tmp_path):
+    """Found by a tester: a directory given as an input file was reported as missing. A FIFO
+    would block the open() that reads the first bytes, so it is refused before."""
+    fifo = tmp_path / "pipe.root"
+    os.mkfifo(fifo)
+    assert _problem(tmp_path, run_config) == f"{tmp_path} is a directory, not a ROOT file."
+    assert _problem(fifo, run_config) == f"{fifo} is not a regular file, so not a ROOT file."
 
 
 def test_a_file_cut_after_its_directory_is_caught_by_its_announced_size(flat_files, tmp_path):
@@ -116,3 +128,36 @@ def test_files_are_not_listed_twice(flat_files, tmp_path, monkeypatch):
     shutil.copy(flat_files["signal"], tmp_path / "a.root")
     monkeypatch.chdir(tmp_path)
     assert len(expand_files("x", ["a.root", str(tmp_path / "a.root"), "*.root"])) == 1
+
+
+def test_files_listed_or_read_twice_are_warnings(run_config, flat_files, tmp_path):
+    """Found by a tester: the same file (or a byte copy: same ROOT UUID) in two datasets was
+    counted twice without a word; a path listed twice in one dataset is read once."""
+    signal, background = str(flat_files["signal"]), str(flat_files["background"])
+    link, copy = str(tmp_path / "link.root"), str(tmp_path / "copy.root")
+    Path(link).symlink_to(signal)
+    shutil.copy(signal, copy)
+
+    def notes(**datasets) -> list[str]:
+        config = run_config(datasets={name: {"files": files} for name, files in datasets.items()})
+        return repeated_inputs(build_fileset(config))
+
+    twice = "so its events are read twice (fine for a closure test with simulation as pseudo-data)"
+    uuid = check_file("a", signal, run_config()).uuid
+    assert notes(a=[signal, background, signal], b=[signal]) == [
+        f"{signal} is listed 2 times in dataset a; it is read once.",
+        f"{signal} (dataset a) and {signal} (dataset b) are the same file, {twice}.",
+    ]
+    assert notes(a=[signal], c=[link]) == [
+        f"{signal} (dataset a) and {link} (dataset c) are the same file, {twice}."
+    ]
+    assert notes(a=[background, copy], d=[signal]) == [
+        f"{copy} (dataset a) and {signal} (dataset d) are copies of one ROOT file (UUID {uuid}), "
+        f"{twice}."
+    ]
+    assert notes(a=[signal, link], b=[background, copy, signal]) == [
+        f"{signal} (dataset a), {link} (dataset a) and 2 more paths are copies of one ROOT file "
+        f"(UUID {uuid}), so its events are read 4 times (fine for a closure test with simulation "
+        "as pseudo-data)."
+    ]
+    assert notes(sig=[signal], bkg=[background]) == []

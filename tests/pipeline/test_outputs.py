@@ -14,10 +14,13 @@ from boostjet.errors import ConfigError, HistogramError
 from boostjet.pipeline.config import load_config
 from boostjet.pipeline.execute import run
 from boostjet.pipeline.outputs import (
+    MARKER,
     load_histograms,
     load_summary,
+    output_lock,
     root_objects,
     run_directory,
+    staged_directory,
     write_outputs,
 )
 
@@ -45,9 +48,10 @@ def finished(flat_files, tmp_path_factory):
     return config, result, write_outputs(run_directory(config), config, result)
 
 
-def test_the_run_directory_holds_exactly_the_four_files(finished):
+def test_the_run_directory_holds_exactly_the_four_files_and_the_marker(finished):
     _, _, run_dir = finished
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".boostjet-output",
         "config.yaml",
         "histograms.pkl",
         "histograms.root",
@@ -112,6 +116,11 @@ def test_summary_accounts_scales_and_describes_the_run(finished):
     }
     assert summary["taggers"] == {"cut_based_top": "top", "cut_based_w": "w"}
     assert summary["regressors"] == {"mass_sd": "mass", "energy_reco": "energy"}
+    background = config.datasets["bkg"].files[0]
+    assert summary["warnings"] == [
+        f"{background} (dataset bkg) and {background} (dataset obs) are the same file, so its "
+        "events are read twice (fine for a closure test with simulation as pseudo-data)."
+    ]
 
 
 def test_config_yaml_is_the_resolved_config_and_reloads_to_the_same_digest(finished):
@@ -128,6 +137,62 @@ def test_an_existing_run_directory_needs_overwrite(finished):
     write_outputs(run_dir, config, result, overwrite=True)
     assert not (run_dir / "stale.txt").exists()
     assert sorted(p.name for p in run_dir.parent.iterdir()) == ["unit"]
+
+
+def test_overwrite_replaces_only_a_run_directory_boostjet_wrote(finished, tmp_path):
+    """Found by a tester: --overwrite deleted whatever the run directory resolved to. Now only a
+    directory holding boostjet run's marker is replaced: not a plain folder, not a dataset
+    export, not a link (even to a real run directory)."""
+    config, result, run_dir = finished
+    plain, export, link = tmp_path / "plain", tmp_path / "export", tmp_path / "link"
+    for directory in (plain, export):
+        directory.mkdir()
+        (directory / "keep.txt").write_text("precious")
+    (export / MARKER).write_text('{"written_by": "boostjet dataset"}\n')
+    link.symlink_to(run_dir)
+    for directory in (plain, export, link):
+        with pytest.raises(ConfigError) as refused:
+            write_outputs(directory, config, result, overwrite=True)
+        assert str(refused.value) == (
+            f"output directory {directory} already exists and was not written by boostjet run "
+            f"(it holds no {MARKER} marker of that command), so boostjet will not replace it; "
+            "move it away or choose another with --output."
+        )
+    assert (plain / "keep.txt").read_text() == (export / "keep.txt").read_text() == "precious"
+    assert link.is_symlink() and (run_dir / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "link", "plain"]
+
+
+def test_a_directory_that_appears_during_the_work_is_not_replaced(tmp_path):
+    """The check runs again after the work, just before the swap."""
+    final = tmp_path / "run"
+    with pytest.raises(ConfigError, match="was not written by boostjet run"):
+        with staged_directory(final, overwrite=True) as stage:
+            (stage / "result.txt").write_text("new")
+            final.mkdir()
+            (final / "keep.txt").write_text("precious")
+    assert [p.name for p in final.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the stage is gone
+
+
+def test_the_output_lock_admits_one_holder_and_goes_with_it(tmp_path):
+    directory = tmp_path / "outputs" / "run"
+    lock = tmp_path / "outputs" / ".run.lock"
+    with output_lock(directory):
+        assert lock.is_file()
+        with pytest.raises(ConfigError) as refused:
+            with output_lock(directory):
+                pass
+        assert str(refused.value) == (
+            f"{directory} is being written by another boostjet process (it holds {lock}); "
+            "wait for it to finish or choose another output directory."
+        )
+        with output_lock(tmp_path / "outputs" / "other"):  # another run name is independent
+            pass
+    assert not lock.exists()
+    lock.write_text("")  # a stale lock file (its process was killed) holds no lock
+    with output_lock(directory):
+        pass
 
 
 def test_a_failed_write_leaves_nothing_behind(finished, tmp_path):

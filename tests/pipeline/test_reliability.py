@@ -177,13 +177,71 @@ def test_resume_is_refused_on_a_remote_cluster(run_config, tmp_path):
 def test_an_existing_output_directory_is_never_overwritten_without_overwrite(
     config_file, tmp_path, capsys
 ):
+    """A directory boostjet did not write (no marker) is refused even with --overwrite, and the
+    refusal does not suggest --overwrite."""
     existing = tmp_path / "outputs" / "cli"
     existing.mkdir(parents=True)
     (existing / "keep.txt").write_text("precious")
-    for argv in (["run", str(config_file)], ["run", str(config_file), "--resume"]):
-        assert main(argv) == 2
-        assert "already exists; pass --overwrite" in capsys.readouterr().err
+    for extra in ([], ["--resume"], ["--overwrite"], ["--overwrite", "--resume"]):
+        assert main(["run", str(config_file), *extra]) == 2
+        err = capsys.readouterr().err
+        assert (
+            f"output directory {existing} already exists and was not written by boostjet run" in err
+        )
+        assert "so boostjet will not replace it" in err and "--overwrite" not in err
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
     assert (existing / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("name", [".", "..", "{outside}", "sibling/../.."])
+def test_the_run_name_cannot_reach_outside_the_output_directory(
+    config_file, tmp_path, capsys, name
+):
+    """Found by a tester: `--set name=. --overwrite` replaced the whole --output directory (its
+    other runs gone), `name=/abs/dir` a directory outside it, `name=..` crashed."""
+    outputs, outside = tmp_path / "outputs", tmp_path / "outside"
+    for directory in (outputs / "run_a", outputs / "run_b", outside):
+        directory.mkdir(parents=True)
+        (directory / "keep.txt").write_text("precious")
+    name = name.format(outside=outside)
+    argv = ["run", str(config_file), "--set", f"name={name}", "--output", str(outputs)]
+    assert main([*argv, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'name' is invalid: must be one folder name" in err and "Traceback" not in err
+    for directory in (outputs / "run_a", outputs / "run_b", outside):
+        assert (directory / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "outputs", "outside"]
+
+
+def test_a_second_run_on_the_same_output_is_refused_at_the_start(config_file, tmp_path, capsys):
+    """Found by a tester: two identical runs started 6 s apart both ran fully, then the second
+    failed on the existing directory. Now the first holds a lock (flock on .cli.lock) for the
+    whole run; the OS drops it when that process dies, so a killed run blocks nothing."""
+    outputs = tmp_path / "outputs"
+    command = [sys.executable, "-c", SLOW_BOOSTJET, "run", str(config_file)]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _chunk_files(outputs):  # the first run is under way: 9 × 0.5 s still to go
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        started = time.monotonic()
+        assert main(["run", str(config_file)]) == 2
+        assert time.monotonic() - started < 5  # refused at once, before any work
+        err = capsys.readouterr().err
+        assert f"{outputs / 'cli'} is being written by another boostjet process" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert process.poll() is None  # the first run goes on undisturbed
+        process.kill()  # SIGKILL: no clean-up; its lock file stays, its lock does not
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (outputs / ".cli.lock").exists()
+    assert main(["run", str(config_file), "--resume"]) == 0
+    assert load_summary(outputs / "cli")["events_processed"] == 200
+    assert not (outputs / ".cli.lock").exists()
 
 
 def test_an_injected_exception_under_skip_bad_files_is_reported_and_accounted(
@@ -244,4 +302,5 @@ def test_an_unwritable_output_directory_is_one_sentence(config_file, tmp_path, c
     blocker.write_text("a file where the output folder should be")
     assert main(["run", str(config_file), "--output", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
-    assert "cannot write checkpoints to" in err and "--output" in err and "Traceback" not in err
+    assert f"cannot write to the output directory {blocker / 'sub'} (Not a directory)" in err
+    assert "--output" in err and "Traceback" not in err
