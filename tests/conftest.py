@@ -9,6 +9,7 @@ every other event. It is for pipeline tests, not physics.
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import awkward as ak
@@ -39,6 +40,23 @@ PARTICLE_FIELDS = (
     "Eta",
     "Phi",
 )
+
+
+class _Touch:
+    """Unpickling this creates ``marker``: a stand-in for what a crafted pickle runs."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.fixture
+def crafted_pickle(tmp_path) -> tuple[bytes, Path]:
+    """A pickle whose unpickling creates a file, and that file's path (absent)."""
+    marker = tmp_path / "code-ran"
+    return pickle.dumps(_Touch(marker)), marker
 
 
 @pytest.fixture(scope="session")
