@@ -59,6 +59,14 @@ def crafted_pickle(tmp_path) -> tuple[bytes, Path]:
     return pickle.dumps(_Touch(marker)), marker
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_state_home(tmp_path_factory):
+    """Checkpoint keys (boostjet/pipeline/checkpoint.py) go to a temporary XDG_STATE_HOME."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_delphes() -> Path:
     """The folder of real Delphes files; skips the test when it is absent."""
