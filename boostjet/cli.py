@@ -362,6 +362,11 @@ def add_train_parser(subparsers) -> None:
 def _report(args: argparse.Namespace) -> int:
     from boostjet.analysis.report import write_report
 
+    if args.trust_pickle:
+        from boostjet import histogram_io
+
+        pickled = histogram_io.load_histograms(args.run_dir, trust_pickle=True)
+        histogram_io.write_histograms(args.run_dir / histogram_io.HISTOGRAMS, pickled)
     write_report(args.run_dir)
     console.print(f"report written to {args.run_dir / 'report.html'} and report.md")
     return 0
@@ -372,6 +377,12 @@ def add_report_parser(subparsers) -> None:
         "report", help="ROC curves, scale factors and resolutions from a run's histograms"
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="outputs/<run name>")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="a run directory of an older boostjet: unpickle its histograms.pkl (this runs any "
+        "code the file holds: only for files you trust) and save them as histograms.uhi.json.gz",
+    )
     _debug_flag(parser, argparse.SUPPRESS)
     parser.set_defaults(handler=_report)
 

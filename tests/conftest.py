@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,31 @@ PARTICLE_FIELDS = (
     "Eta",
     "Phi",
 )
+
+
+class _Touch:
+    """Unpickling this creates ``marker``: a stand-in for what a crafted pickle runs."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.fixture
+def crafted_pickle(tmp_path) -> tuple[bytes, Path]:
+    """A pickle whose unpickling creates a file, and that file's path (absent)."""
+    marker = tmp_path / "code-ran"
+    return pickle.dumps(_Touch(marker)), marker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_home(tmp_path_factory):
+    """Checkpoint keys (boostjet/pipeline/checkpoint.py) go to a temporary XDG_STATE_HOME."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """A run's whole analysis from its saved histograms: numbers, plots, report.md/.html, summary.json.
 
-Reads ``RUN_DIR/histograms.pkl`` (a pickled ``dict[str, hist.Hist]``: unpickling runs code, so
-only analyse run directories you trust) and ``RUN_DIR/summary.json``; writes figures as PNG + PDF
+Reads ``RUN_DIR/histograms.uhi.json.gz`` (boostjet/histogram_io.py: JSON, so reading it runs no
+code) and ``RUN_DIR/summary.json``; writes figures as PNG + PDF
 to ``RUN_DIR/plots/``, ``report.md``, ``report.html`` and the headline numbers under the key
 ``"analysis"`` of ``summary.json`` (its other keys untouched; written to a temporary file, then
 renamed). The entry point is :func:`boostjet.analysis.report.write_report`.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -80,8 +79,8 @@ from boostjet.analysis.roc import (
 )
 from boostjet.analysis.scalefactors import ScaleFactor, scale_factors
 from boostjet.errors import HistogramError
+from boostjet.histogram_io import HISTOGRAMS, load_histograms
 
-HISTOGRAMS = "histograms.pkl"
 SUMMARY = "summary.json"
 PLOTS = "plots"
 HEADLINE_EFF_SIGNAL = 0.3
@@ -164,7 +163,7 @@ def analyse_run(run_dir: str | Path, *, write_html: bool = True) -> dict[str, An
 def load_run(run_dir: str | Path) -> Run:
     """Histograms and summary of ``run_dir``, checked, with taggers and regressors resolved."""
     directory = Path(run_dir)
-    hists = load_histograms(directory / HISTOGRAMS)
+    hists = load_histograms(directory)
     summary = load_summary(directory / SUMMARY)
     given = summary.get("warnings", [])  # from the run itself, e.g. input files read twice
     warnings = [str(note) for note in given] if isinstance(given, list) else []
@@ -198,25 +197,6 @@ def load_run(run_dir: str | Path) -> Run:
         loss_curves=load_loss_curves(directory, summary, warnings),
         warnings=warnings,
     )
-
-
-def load_histograms(path: Path) -> dict[str, hist.Hist]:
-    """The pickled ``dict[str, hist.Hist]`` at ``path``, or HistogramError naming the file."""
-    if not path.is_file():
-        raise HistogramError(
-            f"{path} does not exist: the run directory holds no saved histograms "
-            "(was `boostjet run` completed?)."
-        )
-    try:
-        with path.open("rb") as stream:
-            hists = pickle.load(stream)
-    except Exception as exc:  # unpickling fails in many ways (EOF, missing class, bad opcode, …)
-        raise HistogramError(f"{path} cannot be unpickled ({type(exc).__name__}: {exc}).") from exc
-    if not isinstance(hists, Mapping) or not all(
-        isinstance(k, str) and isinstance(h, hist.Hist) for k, h in hists.items()
-    ):
-        raise HistogramError(f"{path} does not hold a dictionary of hist.Hist histograms.")
-    return dict(hists)
 
 
 def load_summary(path: Path) -> dict[str, Any]:

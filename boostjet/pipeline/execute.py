@@ -171,13 +171,13 @@ class ChunkGuard(processor.ProcessorABC):
         inner: processor.ProcessorABC,
         skip_bad_files: bool,
         retries: int,
-        checkpoint: str | None = None,
+        checkpoint: checkpoints.Checkpoints | None = None,
     ):
         self.inner = inner
         self.skip_bad_files = skip_bad_files
         self.retries = retries
         self.checkpoint = checkpoint
-        """Directory where each successful chunk's output is saved (see checkpoint.py)."""
+        """Where each successful chunk's output is saved (see checkpoint.py)."""
 
     def process(self, events) -> dict[str, Any]:
         output, failure = guarded_call(
@@ -191,7 +191,7 @@ class ChunkGuard(processor.ProcessorABC):
             key = checkpoints.chunk_key(
                 meta["dataset"], meta["filename"], meta["entrystart"], meta["entrystop"]
             )
-            checkpoints.save_chunk(self.checkpoint, key, output)
+            self.checkpoint.save(key, output)
         return output
 
     def postprocess(self, accumulator):
@@ -494,27 +494,23 @@ def execute(
         detail = f"every input file was skipped; the first: {bad[0]}" if bad else "they are empty"
         raise InputFileError(f"the input files hold no events to process: {detail}")
     resumed: list[dict] = []
-    if checkpoint is not None:
-        if not checkpoints.supports_checkpoints(config):
-            if resume:
-                raise ConfigError(
-                    "--resume works with executor.type iterative, futures, or dask on the "
-                    "LocalCluster boostjet starts, not with executor.scheduler or "
-                    "executor.jobqueue."
-                )
-            checkpoint = None
-        else:
-            saved = checkpoints.prepare(
-                checkpoint, checkpoints.fingerprint(config, fileset), resume
+    store = None
+    if checkpoint is not None and not checkpoints.supports_checkpoints(config):
+        if resume:
+            raise ConfigError(
+                "--resume works with executor.type iterative, futures, or dask on the "
+                "LocalCluster boostjet starts, not with executor.scheduler or executor.jobqueue."
             )
-            resumed = [saved[_chunk_key(c)] for c in chunks if _chunk_key(c) in saved]
-            chunks = [c for c in chunks if _chunk_key(c) not in saved]
-            if resumed:
-                say(f"resuming: {len(resumed)} chunks from {checkpoint}, {len(chunks)} to run")
+    elif checkpoint is not None:
+        store, saved = checkpoints.prepare(
+            checkpoint, checkpoints.fingerprint(config, fileset), resume
+        )
+        resumed = [saved[_chunk_key(c)] for c in chunks if _chunk_key(c) in saved]
+        chunks = [c for c in chunks if _chunk_key(c) not in saved]
+        if resumed:
+            say(f"resuming: {len(resumed)} chunks from {checkpoint}, {len(chunks)} to run")
     inner = processor_instance or BoostedJetProcessor(config)
-    guard = ChunkGuard(
-        inner, settings.skip_bad_files, settings.retries, str(checkpoint) if checkpoint else None
-    )
+    guard = ChunkGuard(inner, settings.skip_bad_files, settings.retries, store)
     losses: dict[str, int] = {}
     if chunks:
         output, processing_time = _execute(config, fileset, chunks, guard, losses)

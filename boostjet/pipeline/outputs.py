@@ -1,4 +1,4 @@
-"""The run directory: histograms (pickle + ROOT), summary.json and the resolved config.
+"""The run directory: histograms (UHI JSON, pickle, ROOT), summary.json and the resolved config.
 
 ``<output>/<name>/`` is written into a temporary sibling directory and renamed into place only when
 every file is complete, so a run directory is either whole or absent. Every directory boostjet
@@ -10,6 +10,9 @@ Inside ``histograms.root`` every histogram is split along its category axes (``d
 ``truth``), one ROOT histogram per combination: ``score_cut_based_top/ttbar/top`` is the
 ``pt × score`` TH2D of dataset ``ttbar``, truth class ``top``. A histogram left with more than three
 numeric axes is split further along its leading ones as ``<axis>_<bin index>``.
+
+``histograms.uhi.json.gz`` is what boostjet reads back (boostjet/histogram_io.py: data, never
+code); ``histograms.pkl`` is for users' own scripts and is never unpickled implicitly.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ import uproot
 import yaml
 
 from boostjet.errors import ConfigError, HistogramError
+from boostjet.histogram_io import HISTOGRAMS, HISTOGRAMS_PICKLE, write_histograms
+from boostjet.histogram_io import load_histograms as load_histograms
 from boostjet.pipeline.execute import RunResult
 from boostjet.processors.tagging import BoostedJetProcessor
 
-HISTOGRAMS_PICKLE = "histograms.pkl"
 HISTOGRAMS_ROOT = "histograms.root"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
@@ -296,8 +300,10 @@ def summary(config, result: RunResult) -> dict[str, Any]:
 
 
 def write_outputs(directory: Path, config, result: RunResult, overwrite: bool = False) -> Path:
-    """Write histograms.pkl, histograms.root, summary.json and config.yaml into ``directory``."""
+    """Write the histograms (UHI JSON, pickle, ROOT), summary.json and config.yaml into
+    ``directory``."""
     with staged_directory(directory, overwrite) as stage:
+        write_histograms(stage / HISTOGRAMS, result.histograms)
         with open(stage / HISTOGRAMS_PICKLE, "wb") as stream:
             pickle.dump(result.histograms, stream, protocol=pickle.HIGHEST_PROTOCOL)
         write_root(stage / HISTOGRAMS_ROOT, result.histograms)
@@ -318,21 +324,6 @@ def _existing(run_dir: Path, name: str) -> Path:
             f"{run_dir} has no {name}; is it the output directory of a boostjet run?"
         )
     return path
-
-
-def load_histograms(run_dir: str | Path) -> dict[str, hist.Hist]:
-    """The histograms of a finished run, from its histograms.pkl."""
-    path = _existing(Path(run_dir), HISTOGRAMS_PICKLE)
-    try:
-        with open(path, "rb") as stream:
-            histograms = pickle.load(stream)
-    except Exception as error:
-        raise HistogramError(f"{path} cannot be read ({type(error).__name__}).") from None
-    if not isinstance(histograms, dict) or not all(
-        isinstance(h, hist.Hist) for h in histograms.values()
-    ):
-        raise HistogramError(f"{path} does not hold a dictionary of hist.Hist histograms.")
-    return histograms
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

@@ -10,8 +10,8 @@ responses with σ/E = 0.8/√E ⊕ 0.05 (network) against worse reconstructed an
 
 from __future__ import annotations
 
+import gzip
 import json
-import pickle
 import re
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from boostjet.analysis.run import (
     tagger_signals,
 )
 from boostjet.errors import HistogramError
+from boostjet.histogram_io import HISTOGRAMS, read_histograms, write_histograms
 
 TRUTH = ["qcd", "top", "w", "other", "data"]
 DATA_LOSS = 0.1  # fraction of data top jets that fail every tagger: SF = 0.9
@@ -151,8 +152,7 @@ def make_toy_run(directory: Path, *, data: bool = True, full: bool = True) -> Pa
     if full:
         summary["loss_curves"] = {"broken": {"epoch": [1, 2], "val_loss": [1.0]}}
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "histograms.pkl").open("wb") as stream:
-        pickle.dump(hists, stream)
+    write_histograms(directory / HISTOGRAMS, hists)
     (directory / "summary.json").write_text(json.dumps(summary, indent=2))
     if full:
         history = {
@@ -265,8 +265,7 @@ def test_writes_reports_plots_and_keeps_the_summary(full_run):
 
 def test_numbers_equal_those_of_the_analysis_functions(full_run):
     directory, before, analysis = full_run
-    with (directory / "histograms.pkl").open("rb") as stream:
-        hists = pickle.load(stream)
+    hists = read_histograms(directory / HISTOGRAMS)
     metadata = before["datasets"]
     for tagger, signal in before["taggers"].items():
         perf = tagger_performance(
@@ -364,7 +363,7 @@ def test_over_subtracted_data_keeps_the_numbers_and_skips_only_that_plot(tmp_pat
         for name in ("ttbar", "qcd", "data")
     }
     summary = {"datasets": datasets, "taggers": {"cut_based_top": "top"}, "working_points": [0.5]}
-    (tmp_path / "histograms.pkl").write_bytes(pickle.dumps({"score_cut_based_top": h}))
+    write_histograms(tmp_path / HISTOGRAMS, {"score_cut_based_top": h})
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     analysis = analyse_run(tmp_path, write_html=False)
     # data: 500 passing of 1400, minus 1000 simulated QCD jets that all fail: ε_data = 1.25
@@ -382,7 +381,7 @@ def test_the_runs_own_warnings_open_the_reports_warnings(tmp_path):
     h.fill(dataset="ttbar", truth="top", pt=500, score=np.linspace(0, 1, 100, endpoint=False))
     note = "a.root (dataset ttbar) and a.root (dataset data) are the same file, ..."
     summary = {**SUMMARY, "taggers": {"cut_based_top": "top"}, "warnings": [note]}
-    (tmp_path / "histograms.pkl").write_bytes(pickle.dumps({"score_cut_based_top": h}))
+    write_histograms(tmp_path / HISTOGRAMS, {"score_cut_based_top": h})
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     analysis = analyse_run(tmp_path, write_html=False)
     assert analysis["warnings"][0] == note
@@ -407,9 +406,9 @@ SUMMARY = {"run": "r", "datasets": {"ttbar": {"is_data": False}}, "taggers": {"d
 @pytest.mark.parametrize(
     ("histograms", "summary", "message"),
     [
-        (None, SUMMARY, r"histograms\.pkl does not exist"),
-        (b"not a pickle", SUMMARY, r"histograms\.pkl cannot be unpickled"),
-        (["a list"], SUMMARY, "does not hold a dictionary of hist.Hist"),
+        (None, SUMMARY, r"has no histograms\.uhi\.json\.gz"),
+        (b"not gzip", SUMMARY, r"histograms\.uhi\.json\.gz is not a readable UHI histogram"),
+        (["a list"], SUMMARY, "not a dictionary of named UHI histograms"),
         ({"score_dnn": score_histogram()}, None, r"summary\.json does not exist"),
         ({"score_dnn": score_histogram()}, {"run": "r"}, "has no 'datasets' mapping"),
         ({"score_other": score_histogram()}, SUMMARY, "Histogram 'score_dnn' is missing"),
@@ -427,9 +426,11 @@ SUMMARY = {"run": "r", "datasets": {"ttbar": {"is_data": False}}, "taggers": {"d
 )
 def test_bad_run_directories_raise_histogram_error(tmp_path, histograms, summary, message):
     if isinstance(histograms, bytes):
-        (tmp_path / "histograms.pkl").write_bytes(histograms)
+        (tmp_path / HISTOGRAMS).write_bytes(histograms)
+    elif isinstance(histograms, list):
+        (tmp_path / HISTOGRAMS).write_bytes(gzip.compress(json.dumps(histograms).encode()))
     elif histograms is not None:
-        (tmp_path / "histograms.pkl").write_bytes(pickle.dumps(histograms))
+        write_histograms(tmp_path / HISTOGRAMS, histograms)
     if summary is not None:
         (tmp_path / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(HistogramError, match=message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,29 @@ def test_run_writes_histograms_and_summary(write_config, tmp_path, capsys):
     assert load_histograms(run_dir)["score_cut_based_top"].sum(flow=True).value > 0
     out = capsys.readouterr()
     assert "sig" in out.out and "events/s" in out.err
+
+
+def test_report_on_an_old_run_directory_unpickles_nothing_unless_trusted(
+    write_config, tmp_path, capsys, crafted_pickle
+):
+    assert main(["run", str(write_config())]) == 0
+    capsys.readouterr()
+    run_dir = tmp_path / "outputs" / "cli"
+    (run_dir / "histograms.uhi.json.gz").unlink()  # as boostjet before it left a run directory
+    genuine = (run_dir / "histograms.pkl").read_bytes()
+    data, marker = crafted_pickle
+    (run_dir / "histograms.pkl").write_bytes(data)
+    _one_sentence_error(
+        capsys,
+        ["report", str(run_dir)],
+        f"{run_dir} has histograms.pkl but no histograms.uhi.json.gz",
+        f"run `boostjet report {run_dir} --trust-pickle`",
+    )
+    assert not marker.exists() and not (run_dir / "report.md").exists()
+    (run_dir / "histograms.pkl").write_bytes(genuine)
+    assert main(["report", str(run_dir), "--trust-pickle"]) == 0
+    assert (run_dir / "report.md").is_file()
+    assert load_histograms(run_dir) == pickle.loads(genuine)  # now from histograms.uhi.json.gz
 
 
 def test_skip_bad_files_lists_what_was_skipped_in_the_summary(

@@ -1,8 +1,10 @@
-"""The run directory: pickle and ROOT histograms read back equal; summary.json; atomic writes."""
+"""The run directory: UHI, pickle and ROOT histograms read back equal; summary.json; atomic
+writes."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import re
 
 import numpy as np
@@ -48,23 +50,28 @@ def finished(flat_files, tmp_path_factory):
     return config, result, write_outputs(run_directory(config), config, result)
 
 
-def test_the_run_directory_holds_exactly_the_four_files_and_the_marker(finished):
+def test_the_run_directory_holds_exactly_the_five_files_and_the_marker(finished):
     _, _, run_dir = finished
     assert sorted(p.name for p in run_dir.iterdir()) == [
         ".boostjet-output",
         "config.yaml",
         "histograms.pkl",
         "histograms.root",
+        "histograms.uhi.json.gz",
         "summary.json",
     ]
     assert [p.name for p in run_dir.parent.iterdir()] == ["unit"]  # no temporary leftovers
 
 
-def test_pickled_histograms_read_back_identical(finished):
+def test_saved_histograms_read_back_identical(finished):
     _, result, run_dir = finished
-    loaded = load_histograms(run_dir)
+    loaded = load_histograms(run_dir)  # from histograms.uhi.json.gz
+    with open(run_dir / "histograms.pkl", "rb") as stream:
+        pickled = pickle.load(stream)  # written by this test's own run: trusted
+    assert loaded.keys() == pickled.keys() == result.histograms.keys()
     for name, histogram in result.histograms.items():
         assert loaded[name] == histogram
+        assert pickled[name] == histogram
 
 
 def test_root_file_holds_one_histogram_per_category_combination(finished):
@@ -205,13 +212,13 @@ def test_a_failed_write_leaves_nothing_behind(finished, tmp_path):
 
 
 def test_reading_a_directory_that_is_not_a_run_says_so(tmp_path):
-    with pytest.raises(HistogramError, match=r"has no histograms\.pkl"):
+    with pytest.raises(HistogramError, match=r"has no histograms\.uhi\.json\.gz"):
         load_histograms(tmp_path)
     (tmp_path / "summary.json").write_text("{not json")
     with pytest.raises(HistogramError, match=r"summary\.json is not valid JSON"):
         load_summary(tmp_path)
-    (tmp_path / "histograms.pkl").write_bytes(b"garbage")
-    with pytest.raises(HistogramError, match=r"histograms\.pkl cannot be read"):
+    (tmp_path / "histograms.uhi.json.gz").write_bytes(b"garbage")
+    with pytest.raises(HistogramError, match=r"histograms\.uhi\.json\.gz is not a readable UHI"):
         load_histograms(tmp_path)
     (tmp_path / "summary.json").write_text(json.dumps({"run": "x"}))
     with pytest.raises(HistogramError, match="not a boostjet run summary"):
