@@ -373,6 +373,13 @@ def test_info_check_reads_every_basket_and_lists_the_corrupt_ones(corrupt_sample
         "zlib.error: Error -3 while decompressing data: incorrect data check"
     ]
     assert captured.err.strip() == f"error: {path} has 1 unreadable basket(s), listed above."
+    counter = corrupt_sample("FatJet_size", 1)  # info reads the counters: one sentence
+    assert main(["info", str(counter)]) == 2
+    assert _one_line(capsys) == (
+        f"error: {counter}: basket 1 of branch 'FatJet_size' (entries 500–600) cannot be read "
+        "(ValueError: unrecognized compression algorithm: b'\\xff\\xff'); boostjet info --check "
+        "lists every unreadable basket."
+    )
 
 
 # --- models whose graph does not keep the promise of their metadata -----------------------------
