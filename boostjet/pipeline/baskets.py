@@ -131,6 +131,10 @@ class UnreadableBasket:
     entry_stop: int
     reason: str
 
+    def __str__(self) -> str:
+        where = f"entries {self.entry_start}–{self.entry_stop}"
+        return f"basket {self.basket} of branch '{self.branch}' ({where}): {self.reason}"
+
 
 def _check_basket(branch: TBranch, number: int) -> str | None:
     """Why basket ``number`` cannot be read (decompressed and its entries counted), or None."""
