@@ -95,9 +95,12 @@ def load_run_config(args: argparse.Namespace):
 
 
 def _print_run(result, run_dir: Path) -> None:
+    from dataclasses import asdict
+
     from rich.console import Console
     from rich.table import Table
 
+    from boostjet.analysis.report import skipped_text
     from boostjet.pipeline.progress import say
 
     table = Table("dataset", "events read", "processed", "skipped", "fat jets selected")
@@ -109,9 +112,17 @@ def _print_run(result, run_dir: Path) -> None:
             str(account.events_skipped),
             str(account.fat_jets_selected),
         )
-        for item in account.skipped:
-            say(f"skipped {item.file} entries {item.entry_start}–{item.entry_stop}: {item.reason}")
     Console().print(table)
+    for name, account in result.accounts.items():
+        for item in account.skipped:
+            say(f"skipped {skipped_text(asdict(item))}")
+        if account.skipped:
+            nothing = "" if account.events_processed else ", nothing processed"
+            say(
+                f"dataset '{name}': {account.events_skipped} of {account.events_read} events "
+                f"skipped in {len(account.skipped)} chunk(s) or file(s){nothing}; listed above, "
+                f"in summary.json (datasets.{name}.skipped) and in the report"
+            )
     if result.chunks_resumed:
         say(f"{result.chunks_resumed} chunks taken from the interrupted run's checkpoints")
     if result.workers_lost:
@@ -207,10 +218,13 @@ def _info(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from boostjet.errors import InputFileError
+    from boostjet.pipeline.baskets import unreadable_baskets
     from boostjet.pipeline.fileset import describe_tree, open_tree
 
     with open_tree(str(args.file), args.tree, option="--tree") as tree:
         info = describe_tree(tree, args.collection)
+        unreadable = unreadable_baskets(tree) if args.check else []
     console = Console(soft_wrap=False)
     table = Table("collection", "objects", "fields", title=f"{args.file} — tree '{args.tree}'")
     for name, (objects, fields) in info.collections.items():
@@ -226,6 +240,16 @@ def _info(args: argparse.Namespace) -> int:
             f"constituent references: {info.references}",
             markup=False,
         )
+    if not args.check:
+        console.print("baskets: not read (--check reads and decompresses every one)")
+        return 0
+    for item in unreadable:
+        console.print(f"unreadable: {item}", markup=False, soft_wrap=True)
+    if unreadable:
+        raise InputFileError(
+            f"{args.file} has {len(unreadable)} unreadable basket(s), listed above."
+        )
+    console.print("baskets: every basket of every branch read and decompressed", markup=False)
     return 0
 
 
@@ -234,6 +258,7 @@ def add_info_parser(subparsers) -> None:
     parser.add_argument("file", metavar="FILE")  # a str: Path would turn root:// into root:/
     parser.add_argument("--collection", default="FatJet", help="fat-jet collection (FatJet)")
     parser.add_argument("--tree", default="Delphes", help="tree name (Delphes)")
+    parser.add_argument("--check", action="store_true", help="read every basket; list bad ones")
     _debug_flag(parser, argparse.SUPPRESS)
     parser.set_defaults(handler=_info)
 

@@ -159,7 +159,11 @@ def _top(event: _Event, eta: float, phi: float) -> None:
     _particle(event, -2, eta - 0.1, phi + 0.2, -1, -1)
 
 
-def _event(index: int, rng, nan_events: set[int]) -> _Event:
+#: What ``write_flat_delphes`` breaks in its ``nan_events`` unless told otherwise.
+NAN_JET_MASS = {"FatJet.Mass": math.nan}
+
+
+def _event(index: int, rng, nan_events: set[int], broken: dict[str, float]) -> _Event:
     event = _Event()
     n_jets = int(rng.integers(0, 4))
     for jet in range(max(n_jets, 1) if index in nan_events else n_jets):
@@ -174,7 +178,9 @@ def _event(index: int, rng, nan_events: set[int]) -> _Event:
     if index in nan_events:
         event.rows["FatJet"][0]["PT"] = 500.0
         event.rows["FatJet"][0]["Eta"] = 0.0  # selected for sure ...
-        event.rows["FatJet"][0]["Mass"] = math.nan  # ... and broken
+        for key, value in broken.items():  # ... and broken
+            collection, field = key.split(".")
+            event.rows[collection][0][field] = value
     return event
 
 
@@ -204,11 +210,18 @@ def _fields(name: str) -> tuple[str, ...]:
 
 
 def write_flat_delphes(
-    path: Path, n_events: int, seed: int = 1, nan_events: set[int] | None = None
+    path: Path,
+    n_events: int,
+    seed: int = 1,
+    nan_events: set[int] | None = None,
+    broken: dict[str, float] | None = None,
 ) -> Path:
-    """Write ``n_events`` synthetic events in the flat layout; ``nan_events`` get a NaN jet mass."""
+    """Write ``n_events`` synthetic events in the flat layout. Each of ``nan_events`` gets a
+    selected leading jet and ``broken`` values (``"Collection.Field"`` → value, set in the
+    event's first object of that collection; default: a NaN jet mass)."""
     rng = np.random.default_rng(seed)
-    events = [_event(i, rng, nan_events or set()) for i in range(n_events)]
+    broken = NAN_JET_MASS if broken is None else broken
+    events = [_event(i, rng, nan_events or set(), broken) for i in range(n_events)]
     names = list(events[0].rows)
     records = {name: _column([e.rows[name] for e in events], _fields(name)) for name in names}
     records["Event"] = ak.zip(
@@ -346,3 +359,65 @@ def slurm_cluster(services) -> SlurmCluster:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLURM_CONF", services["SLURM_CONF"])
         yield SlurmCluster(services["BOOSTJET_SLURM_PARTITION"], Path(services["SLURM_CONF"]))
+
+
+@pytest.fixture(scope="session")
+def broken_flat_file(tmp_path_factory):
+    """``broken_flat_file(broken)``: a 100-event flat file (seed 3) whose event 70 has a selected
+    leading jet and the ``broken`` values of :func:`write_flat_delphes`; written once per value."""
+    folder = tmp_path_factory.mktemp("broken")
+    written: dict[tuple, Path] = {}
+
+    def make(broken: dict[str, float]) -> Path:
+        key = tuple(sorted(broken.items()))
+        if key not in written:
+            path = folder / f"broken{len(written)}.root"
+            written[key] = write_flat_delphes(path, 100, seed=3, nan_events={70}, broken=broken)
+        return written[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory):
+    """``toy_model(name, module, task)``: the TorchScript ``module`` exported with boostjet
+    metadata claiming the default input spec (the one a run configures); returns the .pt path."""
+    from boostjet.models.export import describe_model, export_model
+    from boostjet.models.spec import InputSpec
+
+    folder = tmp_path_factory.mktemp("toy_models")
+
+    def make(name: str, module, task: str = "tagger") -> Path:
+        signal = "top" if task == "tagger" else None
+        metadata = describe_model(
+            module, name=name, architecture="toy", task=task, spec=InputSpec(), signal=signal
+        )
+        return export_model(module, metadata, folder / name)[0]
+
+    return make
+
+
+SAMPLES = Path(__file__).parents[1] / "samples"
+
+
+@pytest.fixture
+def corrupt_sample(tmp_path):
+    """``corrupt_sample(branch, basket)``: a copy of samples/ttbar_mc.root (600 events; every
+    branch in baskets of entries 0–500 and 500–600) with 32 bytes in the middle of that basket's
+    compressed data overwritten, as a damaged disk or transfer leaves it."""
+
+    import uproot
+
+    def make(branch: str = "FatJet.PT", basket: int = 1) -> Path:
+        target = tmp_path / f"corrupt_{branch}_{basket}.root"
+        shutil.copy(SAMPLES / "ttbar_mc.root", target)
+        with uproot.open(target) as file:
+            stored = file["Delphes"][branch]
+            seek = int(stored.member("fBasketSeek")[basket])
+            size = int(stored.member("fBasketBytes")[basket])
+        with open(target, "r+b") as stream:
+            stream.seek(seek + size // 2)
+            stream.write(b"\xff" * 32)
+        return target
+
+    return make

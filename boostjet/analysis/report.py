@@ -326,6 +326,16 @@ def pull_blocks(pulls: Sequence[PullTable]) -> list[Block]:
     ]
 
 
+def skipped_text(item: Mapping[str, Any]) -> str:
+    """A skipped chunk or file (summary.json ``datasets.<d>.skipped`` entry): events, where, why.
+    boostjet's own reasons name the file and entry range already; others get them prefixed."""
+    events = "an unknown number of" if item.get("events") is None else item["events"]
+    reason, file = str(item.get("reason")), str(item.get("file"))
+    if not reason.startswith(file):
+        reason = f"{file} entries {item.get('entry_start')}–{item.get('entry_stop')}: {reason}"
+    return f"{events} events, {reason}"
+
+
 def run_summary_blocks(datasets: Mapping[str, Mapping[str, Any]]) -> list[Block]:
     """Per dataset: data or simulation, signal, weight, event / jet counts, skipped chunks."""
     counts = ("events_read", "events_processed", "events_skipped", "fat_jets_selected")
@@ -342,8 +352,7 @@ def run_summary_blocks(datasets: Mapping[str, Mapping[str, Any]]) -> list[Block]
     header = ["dataset", "type", "signal", "weight", "events read", "processed", "skipped"]
     blocks: list[Block] = [Heading("Run summary"), Table([*header, "fat jets selected"], rows)]
     skipped = [
-        f"{name}: {item.get('file')} entries {item.get('entry_start')}–{item.get('entry_stop')}: "
-        f"{item.get('reason')}"
+        f"{name}: {skipped_text(item)}"
         for name, info in datasets.items()
         for item in info.get("skipped") or []
         if isinstance(item, Mapping)

@@ -1,7 +1,8 @@
 """Batched evaluation of exported models on numpy arrays, loading each model once per process.
 
 Inputs must already be clean (finite, float32-representable): checking values is the pipeline's
-job; here only the array shapes are checked against the model's input spec.
+job; here the input shapes are checked against the model's input spec, and the outputs' shape and
+finiteness against its task.
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ class ModelRunner:
                 )
 
     def __call__(self, constituents: np.ndarray, mask: np.ndarray, jet: np.ndarray) -> np.ndarray:
-        """Outputs for every jet: [N] scores or masses (GeV), or [N, 2] energies and σ (GeV)."""
+        """Outputs for every jet: [N] scores or masses (GeV), or [N, 2] energies and σ (GeV).
+
+        ModelError naming the model when it returns another shape or any NaN or inf (one
+        ``np.isfinite`` over the outputs): a NaN score would land in no histogram bin.
+        """
         self._check_shapes(constituents, mask, jet)
         constituents, mask, jet = self.columns.select(constituents, mask, jet)
         constituents = np.asarray(constituents, dtype=np.float32)
@@ -183,7 +188,21 @@ class ModelRunner:
                     torch.from_numpy(mask[index, :width]).to(self.device),
                     torch.from_numpy(jet[index]).to(self.device),
                 )
+                expected = (len(index), *self.output_shape)
+                if tuple(output.shape) != expected:
+                    raise ModelError(
+                        f"Model '{self.metadata.name}' ({self.path}) returns shape "
+                        f"{tuple(output.shape)} for {len(index)} jets; a {self.metadata.task} "
+                        f"model must return {expected}."
+                    )
                 outputs[index] = output.float().cpu().numpy()
+        bad = ~np.isfinite(outputs)
+        if bad.any():
+            jets = int(bad.reshape(len(outputs), -1).any(axis=1).sum())
+            raise ModelError(
+                f"Model '{self.metadata.name}' ({self.path}) returns NaN or inf for {jets} of "
+                f"{len(outputs)} jets."
+            )
         return outputs
 
     def _batches(self, mask: np.ndarray):

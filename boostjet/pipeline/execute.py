@@ -30,18 +30,20 @@ from coffea import processor
 from coffea.processor import accumulate
 from coffea.processor.executor import WorkItem
 
-from boostjet.errors import BoostjetError, ConfigError, InputFileError, ModelError
+from boostjet.errors import BoostjetError, ConfigError, InputDataError, InputFileError, ModelError
 from boostjet.pipeline import checkpoint as checkpoints
+from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.fileset import (
     Chunk,
     Fileset,
     build_fileset,
     chunks_of,
     coffea_fileset,
+    open_tree,
     repeated_inputs,
 )
 from boostjet.pipeline.progress import chunk_progress, say
-from boostjet.processors.delphes import BoostjetDelphesSchema
+from boostjet.processors.delphes import BoostjetDelphesSchema, chunk_name
 from boostjet.processors.tagging import BoostedJetProcessor, input_spec
 
 _JOBQUEUE_CLUSTERS = {
@@ -129,10 +131,13 @@ class RunResult:
 def guarded_call(function: Callable, events, skip_bad_files: bool, retries: int):
     """``(function(events), None)``, or ``(None, failure)`` when the chunk cannot be processed.
 
-    A :class:`BoostjetError` (bad content, a model that does not fit) is deterministic: never
-    retried, always returned as a failure. Any other exception propagates (for coffea to retry),
-    unless ``skip_bad_files``: then it is retried ``retries`` times here and returned as a failure.
-    The failure names the dataset, file and entry range from the chunk's metadata.
+    A :class:`BoostjetError` (bad content, a model that does not fit) and a basket that cannot
+    be read (:func:`~boostjet.pipeline.baskets.read_problem`: a corrupt file, wherever the lazy
+    read happened) are deterministic: never retried, always returned as a failure, the latter as
+    an InputDataError naming the chunk, branch and basket. Any other exception propagates (for
+    coffea to retry), unless ``skip_bad_files``: then it is retried ``retries`` times here and
+    returned as a failure. The failure names the dataset, file and entry range from the chunk's
+    metadata.
     """
     attempts = retries + 1 if skip_bad_files else 1
     for attempt in range(attempts):
@@ -142,6 +147,11 @@ def guarded_call(function: Callable, events, skip_bad_files: bool, retries: int)
             reason, exception = str(error), error
             break
         except Exception as error:
+            problem = read_problem(error)
+            if problem is not None:
+                exception = InputDataError(f"{chunk_name(events)}: {problem}.")
+                reason = str(exception)
+                break
             if not skip_bad_files:
                 raise
             reason, exception = f"{type(error).__name__}: {error}", None
@@ -361,17 +371,43 @@ def _run_dask_awkward(client, fileset: Fileset, chunks: list[Chunk], guard: Chun
     from distributed import as_completed
 
     spec = coffea_fileset(fileset, config.tree, config.executor.chunksize)
-    tasks = apply_to_fileset(PartitionTasks(guard, chunks), spec, BoostjetDelphesSchema)
+    partitions = PartitionTasks(guard, chunks)
+    tasks = apply_to_fileset(partitions, spec, BoostjetDelphesSchema)
     futures = client.compute(
         [t for ts in tasks.values() for t in ts], retries=config.executor.retries
     )
+    in_order = [chunk for name in tasks for chunk in partitions.chunks[name]]
+    chunk_of = dict(zip(futures, in_order, strict=True))
     output = None
     with chunk_progress(len(futures)) as advance:
         for future in as_completed(futures):
-            output = accumulate([future.result()], output)
+            try:
+                result = future.result()
+            except Exception as error:  # uproot reads each partition before the guard runs
+                result = _unreadable_partition(error, chunk_of[future])
+            output = accumulate([result], output)
             future.release()
             advance()
     return output
+
+
+def _unreadable_partition(error: Exception, chunk: Chunk) -> dict:
+    """A partition whose reading failed, as the guard's failure output (a read error; any other
+    exception propagates)."""
+    if read_problem(error) is None:
+        raise error
+    with open_tree(chunk.path, chunk.tree) as tree:  # the worker's traceback names no basket
+        problem = read_problem(error, tree, (chunk.start, chunk.stop))
+    exception = InputDataError(f"{chunk.path} entries {chunk.start}–{chunk.stop}: {problem}.")
+    failure = {
+        "dataset": chunk.dataset,
+        "file": chunk.path,
+        "entry_start": chunk.start,
+        "entry_stop": chunk.stop,
+        "reason": str(exception),
+        "error": exception,
+    }
+    return {"histograms": {}, "cutflow": {}, "failures": [failure]}
 
 
 def _timed(function, *args) -> tuple[dict, float]:
@@ -520,6 +556,12 @@ def execute(
         output = accumulate([*resumed, output] if output is not None else resumed)
     if not settings.skip_bad_files:
         _raise_first_error(output["failures"])
+    if not output.get("histograms"):  # under skip_bad_files every chunk failed
+        failures = sorted(output["failures"], key=_chunk_order)
+        raise InputDataError(
+            f"nothing was processed: all {len(failures)} chunks were skipped; "
+            f"the first: {failures[0]['reason']}"
+        )
     order = list(config.datasets)
     histograms = {
         name: _ordered_datasets(h, order) for name, h in output.get("histograms", {}).items()
@@ -535,19 +577,45 @@ def execute(
     )
 
 
+#: Jets of the synthetic batch every model must evaluate in the pre-flight.
+_PREFLIGHT_JETS = 4
+
+
 def check_models(config) -> None:
     """Load every configured model before any chunk runs, so that a missing, corrupt or
-    mismatched model fails at once with one sentence naming it, not inside a worker."""
+    mismatched model fails at once with one sentence naming it, not inside a worker.
+
+    Each model also runs on a few synthetic jets in the configured input layout
+    (``synthetic_jets``): a TorchScript graph that does not match its metadata (another number
+    of features) or returns another shape or NaN/inf is found here, before any chunk runs.
+    """
     from boostjet.models.inference import ModelRunner
+    from boostjet.models.spec import synthetic_jets
 
     spec = input_spec(config)
+    constituents, mask, jet, _ = synthetic_jets(_PREFLIGHT_JETS, spec, seed=0)
     for model in config.models:
-        metadata = ModelRunner(model.path, expected_spec=spec).metadata
-        if metadata.task != model.task:
+        runner = ModelRunner(model.path, expected_spec=spec)
+        if runner.metadata.task != model.task:
             raise ModelError(
-                f"models.{model.name}: {model.path} is a {metadata.task} model, "
+                f"models.{model.name}: {model.path} is a {runner.metadata.task} model, "
                 f"not a {model.task} model."
             )
+        try:
+            runner(constituents, mask, jet)
+        except RuntimeError as error:  # TorchScript reports a graph that cannot run this way
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise ModelError(
+                f"models.{model.name}: {model.path} fails on synthetic jets laid out as its "
+                f"metadata says ({runner.metadata.input_spec.n_constituents} constituents × "
+                f"{len(runner.metadata.input_spec.constituent_features)} features, "
+                f"{len(runner.metadata.input_spec.jet_features)} jet features): "
+                f"{lines[-1] if lines else type(error).__name__}."
+            ) from None
+        except ModelError as error:
+            raise ModelError(
+                f"models.{model.name} (pre-flight on {_PREFLIGHT_JETS} synthetic jets): {error}"
+            ) from None
 
 
 def run(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import uproot
 
 from boostjet.errors import ConfigError, InputFileError
+from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.progress import say
 
 #: Parallel pre-flight opens (I/O bound; helps most for remote files).
@@ -307,7 +308,21 @@ def _collection_field(key: str) -> tuple[str, str | None]:
 
 
 def describe_tree(tree, fatjet_collection: str) -> TreeInfo:
-    """Collections, fields and object counts of a Delphes tree (reads only the counters)."""
+    """Collections, fields and object counts of a Delphes tree (reads only the counters; one
+    that cannot be read is an InputFileError naming its basket)."""
+    try:
+        return _describe_tree(tree, fatjet_collection)
+    except Exception as error:
+        problem = read_problem(error)
+        if problem is None:
+            raise
+        raise InputFileError(
+            f"{tree.file.file_path}: {problem}; boostjet info --check lists every unreadable "
+            "basket."
+        ) from None
+
+
+def _describe_tree(tree, fatjet_collection: str) -> TreeInfo:
     keys = list(dict.fromkeys(tree.keys()))
     fields: dict[str, list[str]] = {}
     for key in keys:

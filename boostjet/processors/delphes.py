@@ -63,25 +63,49 @@ def has_collection(events: ak.Array, name: str) -> bool:
     return name in ak.fields(events)
 
 
-def _tau(jets: ak.Array, n: int) -> ak.Array:
-    """N-subjettiness τ_n from ``Tau_5`` (genuine) or ``Tau<n>`` (flat)."""
-    fields = ak.fields(jets)
-    if "Tau_5" in fields:
-        return jets.Tau_5[:, :, n - 1]
-    _require_fields(jets, (f"Tau{n}",), "Tau[5]")
-    return jets[f"Tau{n}"]
+def chunk_name(events) -> str:
+    """``FILE entries A–B`` from the chunk's metadata, for the sentences of errors."""
+    meta = getattr(events, "metadata", None) or {}
+    if "filename" in meta:
+        return f"{meta['filename']} entries {meta.get('entrystart')}–{meta.get('entrystop')}"
+    return "the input chunk"
 
 
-def _softdrop_p4(jets: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
-    """Soft-drop groomed (px, py, pz, E) from ``SoftDroppedJet`` or the flat four branches."""
+def require_finite(where: str, what: str, columns: dict) -> None:
+    """InputDataError naming ``where`` (the chunk), ``what`` and the first of ``columns``
+    (branch name → values, numpy or awkward) that holds NaN or inf: such values would fail every
+    cut and vanish unseen. One ``np.isfinite`` per column, over arrays already in memory."""
+    for branch, values in columns.items():
+        if not isinstance(values, np.ndarray):
+            values = ak.to_numpy(ak.flatten(values, axis=None))
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise InputDataError(f"{where} has NaN or inf in {what} ({branch}).")
+
+
+def _taus(jets: ak.Array, collection: str) -> dict[str, ak.Array]:
+    """N-subjettiness τ1, τ2, τ3 from ``Tau_5`` (genuine) or ``Tau<n>`` (flat), by branch name."""
+    if "Tau_5" in ak.fields(jets):
+        return {f"{collection}.Tau[5][{n - 1}]": jets.Tau_5[:, :, n - 1] for n in (1, 2, 3)}
+    names = ("Tau1", "Tau2", "Tau3")
+    _require_fields(jets, names, "Tau[5]")
+    return {f"{collection}.{name}": jets[name] for name in names}
+
+
+def _softdrop_p4(jets: ak.Array, collection: str) -> dict[str, ak.Array]:
+    """Soft-drop groomed px, py, pz, E from ``SoftDroppedJet`` or the flat four branches, by
+    branch name."""
     fields = ak.fields(jets)
     if "SoftDroppedJet" in fields or "SoftDroppedP4_5" in fields:
         # Delphes 3.3 has only SoftDroppedP4[5], whose first entry is the groomed jet
-        p4 = jets.SoftDroppedJet if "SoftDroppedJet" in fields else jets.SoftDroppedP4_5[:, :, 0]
-        return p4.x, p4.y, p4.z, p4.t
+        if "SoftDroppedJet" in fields:
+            p4, branch = jets.SoftDroppedJet, f"{collection}.SoftDroppedJet"
+        else:
+            p4, branch = jets.SoftDroppedP4_5[:, :, 0], f"{collection}.SoftDroppedP4[5][0]"
+        components = {"px": p4.x, "py": p4.y, "pz": p4.z, "E": p4.t}
+        return {f"{branch} ({name})": value for name, value in components.items()}
     flat = ("SoftDroppedPx", "SoftDroppedPy", "SoftDroppedPz", "SoftDroppedE")
     _require_fields(jets, flat, "SoftDroppedJet")
-    return tuple(jets[name] for name in flat)
+    return {f"{collection}.{name}": jets[name] for name in flat}
 
 
 def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -> None:
@@ -95,41 +119,43 @@ def _require_fields(jets: ak.Array, names: tuple[str, ...], genuine_name: str) -
         )
 
 
-def fat_jets(events: ak.Array, collection: str, with_multiplicity: bool = True) -> ak.Array:
+def fat_jets(events: ak.Array, collection: str, generator: bool = False) -> ak.Array:
     """Per-event fat jets with the fields every later step uses, identical for both layouts.
 
-    Fields: pt, eta, phi, mass, energy, sd_mass, tau1, tau2, tau3, ``index`` (position of the
-    jet in its collection, which the constituent references point to) and, where the jet class
-    stores NCharged and NNeutrals (and ``with_multiplicity``), ``multiplicity``: their sum,
-    Delphes' count of the constituents.
+    Fields: pt, eta, phi, mass, energy, sd_mass, ``index`` (position of the jet in its
+    collection, which the constituent references point to) and, for reconstructed jets (not
+    ``generator``), tau1, tau2, tau3 and, where the jet class stores NCharged and NNeutrals,
+    ``multiplicity``: their sum, Delphes' count of the constituents. Every value read must be
+    finite, for every jet before any selection: InputDataError naming the chunk and branch
+    otherwise.
     """
     jets = events[collection]
-    pt, eta, phi, mass = jets.PT, jets.Eta, jets.Phi, jets.Mass
+    role = "generator-jet" if generator else "fat-jet"
+    where = chunk_name(events)
+    kinematics = {f"{collection}.{name}": jets[name] for name in ("PT", "Eta", "Phi", "Mass")}
+    require_finite(where, f"{role} kinematics", kinematics)
+    softdrop = _softdrop_p4(jets, collection)
+    require_finite(where, f"{role} soft-drop four-vectors", softdrop)
+    pt, eta, phi, mass = kinematics.values()
     pz = pt * np.sinh(eta)
     energy = np.sqrt(pt**2 + pz**2 + mass**2)
-    sd_px, sd_py, sd_pz, sd_e = _softdrop_p4(jets)
+    fields = {
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "mass": mass,
+        "energy": energy,
+        "sd_mass": invariant_mass(*softdrop.values()),
+    }
+    if not generator:
+        taus = _taus(jets, collection)
+        require_finite(where, f"{role} N-subjettiness", taus)
+        fields |= dict(zip(("tau1", "tau2", "tau3"), taus.values(), strict=True))
+    columns = {name: ak.values_astype(values, np.float32) for name, values in fields.items()}
     stored = ak.fields(jets)
-    counted = (
-        {"multiplicity": jets.NCharged + jets.NNeutrals}
-        if with_multiplicity and "NCharged" in stored and "NNeutrals" in stored
-        else {}
-    )
-    return ak.zip(
-        {
-            "pt": ak.values_astype(pt, np.float32),
-            "eta": ak.values_astype(eta, np.float32),
-            "phi": ak.values_astype(phi, np.float32),
-            "mass": ak.values_astype(mass, np.float32),
-            "energy": ak.values_astype(energy, np.float32),
-            "sd_mass": ak.values_astype(invariant_mass(sd_px, sd_py, sd_pz, sd_e), np.float32),
-            "tau1": ak.values_astype(_tau(jets, 1), np.float32),
-            "tau2": ak.values_astype(_tau(jets, 2), np.float32),
-            "tau3": ak.values_astype(_tau(jets, 3), np.float32),
-            "index": ak.local_index(pt, axis=1),
-        }
-        | counted,
-        with_name="FatJet",
-    )
+    if not generator and "NCharged" in stored and "NNeutrals" in stored:
+        columns["multiplicity"] = jets.NCharged + jets.NNeutrals
+    return ak.zip(columns | {"index": ak.local_index(pt, axis=1)}, with_name="FatJet")
 
 
 def jet_constituent_refs(events: ak.Array, collection: str) -> ak.Array | None:
@@ -148,17 +174,29 @@ def jet_constituent_refs(events: ak.Array, collection: str) -> ak.Array | None:
     order = ak.argsort(pairs.Jet, axis=1, stable=True)
     jet_of_ref, refs = pairs.Jet[order], pairs.Ref[order]
     n_jets = ak.num(jets.PT, axis=1)
-    per_jet_counts = _counts_per_jet(jet_of_ref, n_jets)
+    per_jet_counts = _counts_per_jet(jet_of_ref, n_jets, chunk_name(events), association)
     return ak.unflatten(refs, ak.flatten(per_jet_counts), axis=1)
 
 
-def _counts_per_jet(jet_of_ref: ak.Array, n_jets: ak.Array) -> ak.Array:
-    """Number of references per jet, as ``events * jets`` counts (vectorised bincount)."""
+def _counts_per_jet(jet_of_ref: ak.Array, n_jets: ak.Array, where: str, branch: str) -> ak.Array:
+    """Number of references per jet, as ``events * jets`` counts (vectorised bincount).
+
+    Every ``Jet`` index must name a jet of its event: InputDataError naming ``where`` (the chunk)
+    and the association ``branch`` otherwise.
+    """
     n_jets_np = ak.to_numpy(n_jets)
     jet_offsets = np.concatenate([[0], np.cumsum(n_jets_np)])
     event_of_ref = np.repeat(np.arange(len(n_jets_np)), ak.to_numpy(ak.num(jet_of_ref, axis=1)))
-    global_jet = jet_offsets[event_of_ref] + ak.to_numpy(ak.flatten(jet_of_ref))
-    counts = np.bincount(global_jet, minlength=jet_offsets[-1])
+    local = ak.to_numpy(ak.flatten(jet_of_ref))
+    outside = (local < 0) | (local >= n_jets_np[event_of_ref])
+    if outside.any():
+        first = np.flatnonzero(outside)[0]
+        raise InputDataError(
+            f"{where} has {np.count_nonzero(outside)} constituent reference(s) out of range "
+            f"({branch}.Jet): the first points to jet {local[first]} of an event with "
+            f"{n_jets_np[event_of_ref[first]]} jet(s)."
+        )
+    counts = np.bincount(jet_offsets[event_of_ref] + local, minlength=jet_offsets[-1])
     return ak.unflatten(counts, n_jets_np)
 
 
@@ -266,7 +304,8 @@ def candidate_source(
     events: ak.Array, name: str, impact_parameters: bool = False
 ) -> CandidateSource:
     """Read one candidate collection's stored columns (tracks: PT, Eta, Phi, Mass, Charge and,
-    if asked for, D0, DZ, ErrorD0, ErrorDZ; calorimeter objects: coffea's ``pt`` (ET), Eta, Phi)."""
+    if asked for, D0, DZ, ErrorD0, ErrorDZ; calorimeter objects: coffea's ``pt`` (ET), Eta, Phi).
+    Every value read must be finite (InputDataError naming the chunk and branch otherwise)."""
     objects = events[name]
     if is_track_collection(events, name):
         names = {"pt": "PT", "eta": "Eta", "phi": "Phi", "mass": "Mass", "charge": "Charge"}
@@ -274,11 +313,15 @@ def candidate_source(
             names |= IMPACT_PARAMETER_LEAVES
     else:
         names = {"pt": "pt", "eta": "Eta", "phi": "Phi"}
+    stored = {key: _flat(objects[field]) for key, field in names.items()}
+    leaves = {key: "ET" if field == "pt" else field for key, field in names.items()}
+    branches = {f"{name}.{leaves[key]}": values for key, values in stored.items()}
+    require_finite(chunk_name(events), "constituent kinematics", branches)
     return CandidateSource(
         name=name,
         counts=ak.to_numpy(ak.num(objects.fUniqueID, axis=1)).astype(np.int64),
         uid=_flat(objects.fUniqueID).astype(np.int64),
-        stored={key: _flat(objects[field]) for key, field in names.items()},
+        stored=stored,
         impact_parameters=impact_parameters,
     )
 

@@ -6,6 +6,7 @@ import awkward as ak
 import numpy as np
 
 from boostjet.kinematics import delta_phi
+from boostjet.processors.delphes import require_finite
 
 #: Truth classes, in the order of the integer ``label`` the processor stores.
 TRUTH_CLASSES = ("qcd", "top", "w", "other")
@@ -69,12 +70,13 @@ def _is_last_copy(flat: dict[str, np.ndarray]) -> np.ndarray:
     return ~((daughter >= 0) & (flat["pid"][np.maximum(daughter, 0)] == flat["pid"]))
 
 
-def heavy_resonances(particles: ak.Array) -> ak.Array:
+def heavy_resonances(particles: ak.Array, where: str = "the input chunk") -> ak.Array:
     """Per event: every t, W, Z, H (last copies) with its decay quarks and a ``kind``.
 
     ``kind`` is 1 for a hadronic top (b and both W quarks known), 2 for a hadronic W/Z not from
     a top, 0 for any other heavy resonance (leptonic, H, W from a top). ``q_eta``/``q_phi`` hold
-    up to three decay quarks, NaN where absent.
+    up to three decay quarks, NaN where absent. The η and φ of the particles used must be finite
+    (InputDataError naming ``where``, the chunk, otherwise).
     """
     flat, counts = _flat_record(particles)
     heavy = np.flatnonzero(np.isin(flat["pid"], (_TOP, _W, _Z, _H)) & _is_last_copy(flat))
@@ -113,6 +115,9 @@ def heavy_resonances(particles: ak.Array) -> ak.Array:
     )
     quarks[top_hadronic] = np.stack([b, wq1, wq2], axis=1)[top_hadronic]
     kind[top_hadronic] = 1
+    used = np.concatenate([heavy, quarks[quarks >= 0]])
+    branches = {f"Particle.{name}": flat[name][used] for name in ("Eta", "Phi")}
+    require_finite(where, "the generator particles of the truth labels", branches)
     # the W of a top is labelled through its top; a lone W-jet inside a top event stays "w"
     from_top = np.isin(heavy, w[top])
     kind[from_top & (kind == 2)] = 0

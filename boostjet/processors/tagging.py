@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from boostjet.errors import InputDataError
+from boostjet.errors import InputDataError, ModelError
 from boostjet.models.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
@@ -21,6 +21,7 @@ from boostjet.processors.constituents import (
 )
 from boostjet.processors.delphes import (
     candidate_source,
+    chunk_name,
     energy_flow_candidates,
     fat_jets,
     has_collection,
@@ -72,17 +73,10 @@ class JetInputs:
         )
 
 
-def _chunk_name(events) -> str:
-    meta = getattr(events, "metadata", None) or {}
-    if "filename" in meta:
-        return f"{meta['filename']} entries {meta.get('entrystart')}–{meta.get('entrystop')}"
-    return "the input chunk"
-
-
 def _require(events, collection: str, option: str) -> None:
     if not has_collection(events, collection):
         raise InputDataError(
-            f"{_chunk_name(events)} has no collection '{collection}' (set by {option})."
+            f"{chunk_name(events)} has no collection '{collection}' (set by {option})."
         )
 
 
@@ -91,7 +85,7 @@ def _constituents(events, config, selected) -> FlatConstituents:
     collections = tuple(c for c in config.constituents.collections if has_collection(events, c))
     if not collections:
         raise InputDataError(
-            f"{_chunk_name(events)} has none of the constituent collections "
+            f"{chunk_name(events)} has none of the constituent collections "
             f"{list(config.constituents.collections)} (set by constituents.collections)."
         )
     impact = _impact_parameters_wanted(events, config, collections)
@@ -113,7 +107,7 @@ def _impact_parameters_wanted(events, config, collections) -> bool:
     for name in collections:
         if is_track_collection(events, name) and not has_impact_parameters(events, name):
             raise InputDataError(
-                f"{_chunk_name(events)}: '{name}' stores no track impact parameters "
+                f"{chunk_name(events)}: '{name}' stores no track impact parameters "
                 f"(D0, DZ, ErrorD0, ErrorDZ), which constituents.features asks for ({wanted}); "
                 "Delphes writes them from version 3.4 on, or drop them from the features."
             )
@@ -126,7 +120,7 @@ def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
     if name is None or not has_collection(events, name):
         nan = ak.full_like(selected.pt, np.nan, dtype=np.float32)
         return nan, nan
-    gen = fat_jets(events, name, with_multiplicity=False)
+    gen = fat_jets(events, name, generator=True)
     matched = match_generator_jets(selected, gen, config.truth.genjet_match_radius)
     return (
         ak.fill_none(matched.sd_mass, np.nan),
@@ -149,7 +143,8 @@ def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = Tr
     constituents = _constituents(events, config, selected) if with_constituents else None
 
     if not is_data and has_collection(events, "Particle"):
-        label = truth_labels(selected, heavy_resonances(events.Particle), config.truth.match_radius)
+        resonances = heavy_resonances(events.Particle, chunk_name(events))
+        label = truth_labels(selected, resonances, config.truth.match_radius)
     else:
         label = ak.zeros_like(selected.pt, dtype=np.int8)
     target_mass, target_energy = (
@@ -190,7 +185,7 @@ def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = Tr
         config.constituents.features,
     )
     if not np.isfinite(leading.rows).all():  # the padding zeros are finite
-        raise InputDataError(f"{_chunk_name(events)} has NaN or inf in constituent kinematics.")
+        raise InputDataError(f"{chunk_name(events)} has NaN or inf in constituent kinematics.")
     _check_finite(events, jet_table, JET_FEATURES)
     return JetInputs(jet_table, leading, constituents.unresolved)
 
@@ -200,9 +195,12 @@ KINEMATIC_FEATURES = ("pt", "eta", "phi", "mass", "energy", "sd_mass", "tau21", 
 
 
 def _check_finite(events, jet_table: ak.Array, features: tuple[str, ...]) -> None:
+    """The jet features computed from finite inputs can still overflow (e.g. E from a huge η)."""
     for name in features:
         if not np.isfinite(ak.to_numpy(jet_table[name])).all():
-            raise InputDataError(f"{_chunk_name(events)} has NaN or inf in fat-jet kinematics.")
+            raise InputDataError(
+                f"{chunk_name(events)} has NaN or inf in fat-jet kinematics (the feature {name})."
+            )
 
 
 def input_spec(config) -> InputSpec:
@@ -275,7 +273,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
         }
         sigmas: dict[str, np.ndarray] = {}
         if len(pt) and self.config.models:
-            predictions |= self._evaluate_models(inputs, scores, sigmas)
+            predictions |= self._evaluate_models(inputs, scores, sigmas, chunk_name(events))
         for name, score in scores.items():
             hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)
         for name in histograms.CONTROL_VARIABLES:
@@ -291,14 +289,20 @@ class BoostedJetProcessor(processor.ProcessorABC):
         }
         return {"histograms": hists, "cutflow": {dataset: cutflow}}
 
-    def _evaluate_models(self, inputs: JetInputs, scores: dict, sigmas: dict) -> dict[str, tuple]:
+    def _evaluate_models(
+        self, inputs: JetInputs, scores: dict, sigmas: dict, where: str
+    ) -> dict[str, tuple]:
         """Fill ``scores`` with tagger outputs and ``sigmas`` with the energy regressors' σ;
-        return regressor outputs with their target kind."""
+        return regressor outputs with their target kind. A model's wrong output shape or NaN/inf
+        output is a ModelError naming ``where`` (the chunk)."""
         predictions = {}
         jet_matrix = inputs.jet_matrix()
         for model in self.config.models:
             runner = self._runner(model)
-            output = runner(inputs.constituents, inputs.mask, jet_matrix)
+            try:
+                output = runner(inputs.constituents, inputs.mask, jet_matrix)
+            except ModelError as error:
+                raise ModelError(f"{where}: {error}") from None
             if model.task == "tagger":
                 scores[model.name] = output
             elif model.task == "mass":

@@ -257,7 +257,7 @@ def test_writes_reports_plots_and_keeps_the_summary(full_run):
         "## Energy resolution σ/E = a/√E ⊕ b ⊕ c/E",
         "![Training and validation loss per epoch of particlenet.](plots/loss_particlenet.png)",
         "Dataset wjets: events read (15150) ≠ processed (15000) + skipped (100).",
-        "- ttbar: ttbar_3.root entries 0–100: OSError",
+        "- ttbar: an unknown number of events, ttbar_3.root entries 0–100: OSError",
         "training log of broken: lists of different lengths",
     ):
         assert text in markdown

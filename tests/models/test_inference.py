@@ -132,3 +132,44 @@ def test_batches_cut_to_their_widest_jet_give_the_full_width_outputs(name, tmp_p
         expected = model(*(torch.from_numpy(a) for a in (constituents, mask, jet))).numpy()
     outputs = ModelRunner(path, batch_size=8, device="cpu")(constituents, mask, jet)
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+
+
+class _Outputs(torch.nn.Module):
+    """A toy tagger returning ``width`` sigmoid scores per jet (0: shape [N]), NaN for jets
+    whose first jet feature exceeds ``nan_above``."""
+
+    def __init__(self, width: int, nan_above: float):
+        super().__init__()
+        self.width = width
+        self.nan_above = nan_above
+
+    def forward(self, constituents, mask, jet):
+        score = torch.sigmoid(jet[:, 0] / 1000.0)
+        score = torch.where(jet[:, 0] > self.nan_above, torch.full_like(score, float("nan")), score)
+        return score if self.width == 0 else score[:, None].repeat(1, self.width)
+
+
+def _toy(module, tmp_path):
+    metadata = describe_model(
+        module, name="toy", architecture="toy", task="tagger", spec=SPEC, signal="top"
+    )
+    return export_model(module, metadata, tmp_path / "toy")[0]
+
+
+def test_an_output_of_the_wrong_shape_is_a_model_error(tmp_path):
+    path = _toy(_Outputs(width=3, nan_above=1e9), tmp_path)
+    constituents, mask, jet, _ = synthetic_jets(6, SPEC)
+    with pytest.raises(ModelError) as caught:
+        ModelRunner(path, device="cpu", batch_size=4)(constituents, mask, jet)
+    assert str(caught.value) == (
+        f"Model 'toy' ({path}) returns shape (4, 3) for 4 jets; a tagger model must return (4,)."
+    )
+
+
+def test_nan_outputs_are_a_model_error_counting_the_jets(tmp_path):
+    constituents, mask, jet, _ = synthetic_jets(20, SPEC, seed=2)
+    threshold = float(np.sort(jet[:, 0])[-4])  # NaN for the three jets of highest pT
+    path = _toy(_Outputs(width=0, nan_above=threshold), tmp_path)
+    with pytest.raises(ModelError) as caught:
+        ModelRunner(path, device="cpu", batch_size=8)(constituents, mask, jet)
+    assert str(caught.value) == f"Model 'toy' ({path}) returns NaN or inf for 3 of 20 jets."

@@ -6,7 +6,10 @@ on stderr naming the file, key or option, and no traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 import yaml
 
 from boostjet.cli import main
@@ -242,3 +245,309 @@ def test_a_corrupt_model_with_its_metadata_is_one_sentence(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert f"Model file {tmp_path / 'corrupt.pt'} is not a readable TorchScript model" in err
+
+
+# --- bad content: found while a chunk runs ------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+DNN_TOP = Path(__file__).parents[2] / "boostjet" / "models" / "trained" / "dnn_top.pt"
+
+#: case id → (values broken in event 70 (write_flat_delphes), whether a model is configured so
+#: that constituents are read, the sentence after "FILE entries 40–80 ").
+CONTENT_CASES = {
+    "NaN fat-jet pT": (
+        {"FatJet.PT": NAN},
+        False,
+        "has NaN or inf in fat-jet kinematics (FatJet.PT).",
+    ),
+    "inf fat-jet eta": (
+        {"FatJet.Eta": INF},
+        False,
+        "has NaN or inf in fat-jet kinematics (FatJet.Eta).",
+    ),
+    "inf soft-drop energy": (
+        {"FatJet.SoftDroppedE": INF},
+        False,
+        "has NaN or inf in fat-jet soft-drop four-vectors (FatJet.SoftDroppedE).",
+    ),
+    "NaN N-subjettiness": (
+        {"FatJet.Tau2": NAN},
+        False,
+        "has NaN or inf in fat-jet N-subjettiness (FatJet.Tau2).",
+    ),
+    "NaN generator-jet eta": (
+        {"GenFatJet.Eta": NAN},
+        False,
+        "has NaN or inf in generator-jet kinematics (GenFatJet.Eta).",
+    ),
+    "NaN generator particle phi": (
+        {"Particle.Phi": NAN},
+        False,
+        "has NaN or inf in the generator particles of the truth labels (Particle.Phi).",
+    ),
+    "NaN track pT": (
+        {"EFlowTrack.PT": NAN},
+        True,
+        "has NaN or inf in constituent kinematics (EFlowTrack.PT).",
+    ),
+    "inf photon eta": (
+        {"EFlowPhoton.Eta": INF},
+        True,
+        "has NaN or inf in constituent kinematics (EFlowPhoton.Eta).",
+    ),
+    "constituent reference out of range": (
+        {"FatJetConstituent.Jet": 7},
+        True,
+        "has 1 constituent reference(s) out of range (FatJetConstituent.Jet): the first points "
+        "to jet 7 of an event with 1 jet(s).",
+    ),
+}
+
+
+def _content_config(tmp_path: Path, files: list[str], with_model: bool, **executor) -> Path:
+    content = {
+        "name": "content",
+        "datasets": {"sig": {"files": files, "signal": "top"}},
+        "executor": {"type": "iterative", "chunksize": 40, "retries": 0} | executor,
+        "output": str(tmp_path / "outputs"),
+        "report": False,
+    }
+    if with_model:
+        content["models"] = [{"name": "dnn_top", "task": "tagger", "path": str(DNN_TOP)}]
+    config = tmp_path / "content.yaml"
+    config.write_text(yaml.safe_dump(content))
+    return config
+
+
+def _one_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(CONTENT_CASES))
+def test_bad_content_is_one_sentence_naming_the_chunk_and_branch(
+    case, broken_flat_file, tmp_path, capsys
+):
+    broken, with_model, sentence = CONTENT_CASES[case]
+    path = broken_flat_file(broken)
+    assert main(["run", str(_content_config(tmp_path, [str(path)], with_model))]) == 2
+    assert _one_line(capsys) == f"error: {path} entries 40–80 {sentence}"
+
+
+def test_bad_content_under_skip_bad_files_is_skipped_listed_and_accounted(
+    broken_flat_file, tmp_path, capsys
+):
+    """Every case of CONTENT_CASES in one run: each file's chunk 40–80 skipped with its sentence
+    in summary.json and on the terminal; events read = processed + skipped. (report.md: in
+    test_a_corrupt_basket_under_skip_bad_files_is_skipped_and_reported.)"""
+    from boostjet.pipeline.outputs import load_summary
+
+    paths = {case: broken_flat_file(broken) for case, (broken, _, _) in CONTENT_CASES.items()}
+    config = _content_config(tmp_path, [str(p) for p in paths.values()], True, skip_bad_files=True)
+    assert main(["run", str(config)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    sig = load_summary(tmp_path / "outputs" / "content")["datasets"]["sig"]
+    n = len(CONTENT_CASES)
+    counts = (sig["events_read"], sig["events_processed"], sig["events_skipped"])
+    assert counts == (100 * n, 60 * n, 40 * n)
+    expected = {
+        (str(paths[case]), 40, 80, 40, f"{paths[case]} entries 40–80 {sentence}")
+        for case, (_, _, sentence) in CONTENT_CASES.items()
+    }
+    fields = ("file", "entry_start", "entry_stop", "events", "reason")
+    assert {tuple(s[f] for f in fields) for s in sig["skipped"]} == expected
+    for *_, reason in expected:
+        assert f"skipped 40 events, {reason}" in err
+    assert f"dataset 'sig': {40 * n} of {100 * n} events skipped in {n} chunk(s)" in err
+
+
+# --- a corrupt basket -------------------------------------------------------------------------
+
+CORRUPT_BASKET = (
+    "basket 1 of branch 'FatJet.PT' (entries 500–600) cannot be read "
+    "(zlib.error: Error -3 while decompressing data: incorrect data check)."
+)
+
+
+def _corrupt_config(tmp_path: Path, path: Path, **keys) -> Path:
+    content = {
+        "name": "corrupt",
+        "datasets": {"tt": {"files": [str(path)], "signal": "top"}},
+        "executor": {"type": "iterative", "chunksize": 300, "retries": 0},
+        "output": str(tmp_path / "outputs"),
+        "report": False,
+    } | keys
+    config = tmp_path / "corrupt.yaml"
+    config.write_text(yaml.safe_dump(content))
+    return config
+
+
+def test_a_corrupt_basket_is_one_sentence_naming_the_chunk_branch_and_basket(
+    corrupt_sample, tmp_path, capsys
+):
+    path = corrupt_sample("FatJet.PT", 1)
+    assert main(["run", str(_corrupt_config(tmp_path, path))]) == 2
+    assert _one_line(capsys) == f"error: {path} entries 300–600: {CORRUPT_BASKET}"
+
+
+def test_a_corrupt_basket_under_skip_bad_files_is_skipped_and_reported(
+    corrupt_sample, tmp_path, capsys, monkeypatch
+):
+    """Chunk 0–300 is processed, chunk 300–600 (which needs the broken basket) is skipped:
+    listed in summary.json, report.md and on the terminal."""
+    from collections import defaultdict
+
+    from boostjet.analysis import run as analysis
+    from boostjet.pipeline.outputs import load_summary
+
+    # drawing the plots is most of a report's time and not what is tested here
+    monkeypatch.setattr(analysis, "make_figures", lambda run, results: defaultdict(list))
+    path = corrupt_sample("FatJet.PT", 1)
+    config = _corrupt_config(tmp_path, path, report=True)
+    assert main(["run", str(config), "--skip-bad-files"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    run_dir = tmp_path / "outputs" / "corrupt"
+    tt = load_summary(run_dir)["datasets"]["tt"]
+    reason = f"{path} entries 300–600: {CORRUPT_BASKET}"
+    assert (tt["events_read"], tt["events_processed"], tt["events_skipped"]) == (600, 300, 300)
+    assert tt["skipped"] == [
+        {"file": str(path), "entry_start": 300, "entry_stop": 600, "events": 300, "reason": reason}
+    ]
+    report = (run_dir / "report.md").read_text()
+    assert f"Skipped chunks and why:\n\n- tt: 300 events, {reason}" in report
+    assert f"skipped 300 events, {reason}" in err
+    assert "dataset 'tt': 300 of 600 events skipped in 1 chunk(s)" in err
+
+
+def test_a_run_whose_every_chunk_is_skipped_is_one_sentence(corrupt_sample, tmp_path, capsys):
+    """Basket 0 holds entries 0–500, which both chunks need: nothing is processed."""
+    path = corrupt_sample("FatJet.PT", 0)
+    config = _corrupt_config(tmp_path, path)
+    assert main(["run", str(config), "--skip-bad-files"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(
+        f"error: nothing was processed: all 2 chunks were skipped; the first: {path} entries "
+        "0–300: basket 0 of branch 'FatJet.PT' (entries 0–500) cannot be read (zlib.error:"
+    )
+
+
+def test_info_check_reads_every_basket_and_lists_the_corrupt_ones(corrupt_sample, capsys):
+    intact = Path(__file__).parents[2] / "samples" / "ttbar_mc.root"
+    assert main(["info", str(intact), "--check"]) == 0
+    assert "every basket of every branch read and decompressed" in capsys.readouterr().out
+    path = corrupt_sample("FatJet.PT", 1)
+    assert main(["info", str(path)]) == 0  # fast: reads the counters only, and says so
+    assert "baskets: not read (--check reads and decompresses every one)" in capsys.readouterr().out
+    assert main(["info", str(path), "--check"]) == 2
+    captured = capsys.readouterr()
+    unreadable = [line for line in captured.out.splitlines() if line.startswith("unreadable:")]
+    assert unreadable == [
+        "unreadable: basket 1 of branch 'FatJet.PT' (entries 500–600): "
+        "zlib.error: Error -3 while decompressing data: incorrect data check"
+    ]
+    assert captured.err.strip() == f"error: {path} has 1 unreadable basket(s), listed above."
+    counter = corrupt_sample("FatJet_size", 1)  # info reads the counters: one sentence
+    assert main(["info", str(counter)]) == 2
+    assert _one_line(capsys) == (
+        f"error: {counter}: basket 1 of branch 'FatJet_size' (entries 500–600) cannot be read "
+        "(ValueError: unrecognized compression algorithm: b'\\xff\\xff'); boostjet info --check "
+        "lists every unreadable basket."
+    )
+
+
+# --- models whose graph does not keep the promise of their metadata -----------------------------
+
+
+class WantsSevenFeatures(torch.nn.Module):
+    """Reads 7 constituent features, while its metadata (the default spec) promises 16."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(7, 1)
+
+    def forward(self, constituents, mask, jet):
+        return torch.sigmoid(self.linear(constituents).mean(dim=1).squeeze(-1))
+
+
+class ThreeScores(torch.nn.Module):
+    """A three-class output [N, 3] where a tagger must give one score per jet."""
+
+    def forward(self, constituents, mask, jet):
+        return torch.softmax(jet[:, :3], dim=1)
+
+
+class NaNAtEtaZero(torch.nn.Module):
+    """A score, but NaN for a jet at exactly η = 0 and pT = 500 GeV (event 70 of a
+    broken_flat_file; never one of the pre-flight's synthetic jets)."""
+
+    def forward(self, constituents, mask, jet):
+        score = torch.sigmoid(jet[:, 0] / 1000.0)
+        odd = (jet[:, 1].abs() < 1e-6) & ((jet[:, 0] - 500.0).abs() < 1e-3)
+        return torch.where(odd, torch.full_like(score, float("nan")), score)
+
+
+def _model_config(tmp_path: Path, files: list[str], name: str, path: Path, **executor) -> Path:
+    config = _content_config(tmp_path, files, False, **executor)
+    content = yaml.safe_load(config.read_text())
+    content["models"] = [{"name": name, "task": "tagger", "path": str(path)}]
+    config.write_text(yaml.safe_dump(content))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("module", "problem"),
+    [
+        (
+            WantsSevenFeatures,
+            "fails on synthetic jets laid out as its metadata says (64 constituents × 16 "
+            "features, 12 jet features): RuntimeError: mat1 and mat2 shapes cannot be multiplied",
+        ),
+        (
+            ThreeScores,
+            "(pre-flight on 4 synthetic jets): Model '{name}' ({path}) returns shape (4, 3) for "
+            "4 jets; a tagger model must return (4,).",
+        ),
+    ],
+    ids=["graph wants 7 features", "tagger returns [N, 3]"],
+)
+def test_a_model_whose_graph_does_not_match_its_metadata_fails_the_pre_flight(
+    module, problem, toy_model, broken_flat_file, tmp_path, capsys, monkeypatch
+):
+    from boostjet.pipeline import execute
+
+    def no_chunk_runs(config):
+        raise AssertionError("the input files were opened before the models were checked")
+
+    monkeypatch.setattr(execute, "build_fileset", no_chunk_runs)
+    name = module.__name__.lower()
+    path = toy_model(name, module())
+    config = _model_config(tmp_path, [str(broken_flat_file({}))], name, path)
+    assert main(["run", str(config)]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"error: models.{name}")
+    assert problem.format(name=name, path=path) in line
+
+
+def test_a_model_returning_nan_stops_the_run_naming_chunk_and_model(
+    toy_model, broken_flat_file, tmp_path, capsys
+):
+    path = toy_model("nan_at_eta_0", NaNAtEtaZero())
+    data = broken_flat_file({})
+    config = _model_config(tmp_path, [str(data)], "nan_at_eta_0", path)
+    assert main(["run", str(config)]) == 2
+    line = _one_line(capsys)
+    prefix = (
+        f"error: {data} entries 40–80: Model 'nan_at_eta_0' ({path}) returns NaN or inf for 1 of "
+    )
+    assert line.startswith(prefix) and line.endswith(" jets.")
+    assert main(["run", str(config), "--skip-bad-files"]) == 0
+    from boostjet.pipeline.outputs import load_summary
+
+    sig = load_summary(tmp_path / "outputs" / "content")["datasets"]["sig"]
+    assert (sig["events_read"], sig["events_processed"], sig["events_skipped"]) == (100, 60, 40)
+    [skipped] = sig["skipped"]
+    assert (skipped["entry_start"], skipped["entry_stop"]) == (40, 80)
+    assert skipped["reason"].startswith(prefix.removeprefix("error: "))

@@ -150,7 +150,7 @@ def test_a_worker_error_arrives_as_the_same_sentence(run_config, flat_files):
     with pytest.raises(InputDataError) as caught:
         run(_broken_config(run_config, flat_files))
     assert str(caught.value) == (
-        f"{flat_files['broken']} entries 40–80 has NaN or inf in fat-jet kinematics."
+        f"{flat_files['broken']} entries 40–80 has NaN or inf in fat-jet kinematics (FatJet.Mass)."
     )
 
 
@@ -164,7 +164,27 @@ def test_a_worker_error_on_a_cluster_arrives_as_the_same_sentence(
     with pytest.raises(InputDataError) as caught:
         run(config)
     assert str(caught.value) == (
-        f"{flat_files['broken']} entries 40–80 has NaN or inf in fat-jet kinematics."
+        f"{flat_files['broken']} entries 40–80 has NaN or inf in fat-jet kinematics (FatJet.Mass)."
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["dask", "dask-awkward"])
+def test_a_corrupt_basket_on_a_cluster_is_the_same_sentence(
+    run_config, corrupt_sample, dask_scheduler, route
+):
+    """On dask-awkward uproot reads the partition before the guard runs, in the worker: the
+    error arrives without its frames and the basket is found by reading the chunk's baskets."""
+    path = corrupt_sample("FatJet.PT", 1)
+    config = run_config(
+        datasets={"tt": {"files": [str(path)], "signal": "top"}},
+        executor={"type": route, "scheduler": dask_scheduler, "chunksize": 300, "retries": 0},
+    )
+    with pytest.raises(InputDataError) as caught:
+        run(config)
+    assert str(caught.value) == (
+        f"{path} entries 300–600: basket 1 of branch 'FatJet.PT' (entries 500–600) cannot be "
+        "read (zlib.error: Error -3 while decompressing data: incorrect data check)."
     )
 
 
