@@ -67,6 +67,11 @@ def save_chunk(directory: str, key: str, output: dict[str, Any]) -> None:
     os.replace(temporary, final)
 
 
+def saved_chunks(directory: Path) -> int:
+    """How many chunks are saved in ``directory``."""
+    return len(list(directory.glob(f"*{SUFFIX}")))
+
+
 def prepare(directory: Path, print_: str, resume: bool) -> dict[str, dict[str, Any]]:
     """Set up ``directory`` for a run with fingerprint ``print_``; chunk key → saved output.
 
