@@ -397,23 +397,6 @@ def _say_error(message: str) -> None:
     console.print(message, style="bold red", markup=False, highlight=False)
 
 
-def _interrupted(interruption: KeyboardInterrupt) -> str:
-    """The one line an interrupted command ends with."""
-    from boostjet.pipeline.interrupt import RunInterrupted
-
-    if not isinstance(interruption, RunInterrupted):
-        return "interrupted"
-    if interruption.checkpoint is None:
-        return (
-            "interrupted: no chunk is saved with executor.scheduler or executor.jobqueue; "
-            "a new run starts from the beginning"
-        )
-    return (
-        f"interrupted: {interruption.done} of {interruption.total} chunks are finished and "
-        "saved; the same command with --resume continues from them"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one ``boostjet`` command; returns the exit code.
 
@@ -422,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     (boostjet/pipeline/interrupt.py). Temporary output directories are removed on the way out.
     """
     args = build_parser().parse_args(argv)
-    from boostjet.pipeline.interrupt import EXIT_CODE, handling_signals, restore_terminal
+    from boostjet.pipeline import interrupt
 
-    with handling_signals():
+    with interrupt.handling_signals():
         try:
             return args.handler(args)
         except BoostjetError as error:
@@ -435,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as interruption:
             if args.debug:
                 raise
-            restore_terminal()
-            _say_error(_interrupted(interruption))
-            return EXIT_CODE
+            interrupt.restore_terminal()
+            _say_error(interrupt.last_line(interruption))
+            return interrupt.EXIT_CODE
 
 
 def console_script() -> None:

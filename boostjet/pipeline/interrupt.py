@@ -46,6 +46,21 @@ class RunInterrupted(KeyboardInterrupt):
         return f"{self.done} of {self.total} chunks are finished and saved in {self.checkpoint}"
 
 
+def last_line(interruption: KeyboardInterrupt) -> str:
+    """The one line an interrupted command ends with."""
+    if not isinstance(interruption, RunInterrupted):
+        return "interrupted"
+    if interruption.checkpoint is None:
+        return (
+            "interrupted: no chunk is saved with executor.scheduler or executor.jobqueue; "
+            "a new run starts from the beginning"
+        )
+    return (
+        f"interrupted: {interruption.done} of {interruption.total} chunks are finished and "
+        "saved; the same command with --resume continues from them"
+    )
+
+
 # --- the main process ------------------------------------------------------------------------
 
 
