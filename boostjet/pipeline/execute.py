@@ -522,8 +522,9 @@ def execute(
         except BaseException as error:
             # after a signal, whatever the executor raised on its way out is the interruption
             if interrupt.stopped_by_signal(error):
-                done = checkpoints.saved_chunks(checkpoint) if checkpoint else 0
-                raise interrupt.RunInterrupted(done, total, checkpoint) from error
+                kept = checkpoint if checkpoints.supports_checkpoints(config) else None
+                done = checkpoints.saved_chunks(kept) if kept else 0
+                raise interrupt.RunInterrupted(done, total, kept) from error
             raise
     else:
         output, processing_time = None, 0.0
