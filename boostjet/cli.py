@@ -11,8 +11,7 @@ code 2 and no traceback; ``--debug`` re-raises it to show where it came from.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -436,32 +435,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum, frame) -> None:
-    """SIGTERM handler: stop like Ctrl-C, so that temporary output is cleaned up."""
-    raise KeyboardInterrupt
+def _say_error(message: str) -> None:
+    console.print(message, style="bold red", markup=False, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``boostjet`` console script; returns the exit code.
+    """Run one ``boostjet`` command; returns the exit code.
 
-    SIGTERM is handled like Ctrl-C (KeyboardInterrupt, exit code 130) while it runs, so that
-    temporary output directories are removed however a batch system stops the command.
+    Ctrl-C and SIGTERM stop the command with exit code 130 and one line, ``interrupted`` (after
+    part of a run: how many chunks are saved for ``--resume``); a second one exits at once
+    (boostjet/pipeline/interrupt.py). Temporary output directories are removed on the way out.
     """
     args = build_parser().parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
-    try:
-        return args.handler(args)
-    except BoostjetError as error:
-        if args.debug:
-            raise
-        console.print(f"error: {error}", style="bold red", markup=False, highlight=False)
-        return 2
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        console.print("interrupted", style="bold red")
-        return 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    from boostjet.pipeline import interrupt
+
+    with interrupt.handling_signals():
+        try:
+            return args.handler(args)
+        except BoostjetError as error:
+            if args.debug:
+                raise
+            _say_error(f"error: {error}")
+            return 2
+        except KeyboardInterrupt as interruption:
+            if args.debug:
+                raise
+            interrupt.restore_terminal()
+            _say_error(interrupt.last_line(interruption))
+            return interrupt.EXIT_CODE
+
+
+def console_script() -> None:
+    """The ``boostjet`` executable: :func:`main`, then exit with its code (at once after an
+    interruption: see :func:`boostjet.pipeline.interrupt.exiting`)."""
+    from boostjet.pipeline import interrupt
+
+    code = main()
+    if code == interrupt.EXIT_CODE:
+        interrupt.exiting()
+    sys.exit(code)

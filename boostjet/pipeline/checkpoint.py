@@ -98,6 +98,11 @@ def _new_key(directory: Path) -> bytes:
     return key
 
 
+def saved_chunks(directory: Path) -> int:
+    """How many chunks are saved in ``directory``."""
+    return len(list(directory.glob(f"*{SUFFIX}")))
+
+
 @dataclass(frozen=True)
 class Checkpoints:
     """The checkpoints of one run; pickled with the processor to worker processes."""

@@ -32,6 +32,7 @@ from coffea.processor.executor import WorkItem
 
 from boostjet.errors import BoostjetError, ConfigError, InputDataError, InputFileError, ModelError
 from boostjet.pipeline import checkpoint as checkpoints
+from boostjet.pipeline import interrupt
 from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.fileset import (
     Chunk,
@@ -245,8 +246,7 @@ def _jobqueue_options(config) -> dict[str, Any]:
 
 def jobqueue_cluster(config):
     """The dask-jobqueue cluster (not yet scaled) that ``executor.jobqueue`` describes."""
-    import dask_jobqueue
-
+    dask_jobqueue = interrupt.import_dask_jobqueue()
     cluster_class = getattr(dask_jobqueue, _JOBQUEUE_CLUSTERS[config.executor.jobqueue.system])
     return cluster_class(**_jobqueue_options(config))
 
@@ -276,15 +276,18 @@ def _connect(address: str, timeout: float):
 
 @contextmanager
 def dask_client(config) -> Iterator:
-    """A distributed ``Client``: existing scheduler, jobqueue cluster, or a new LocalCluster."""
+    """A distributed ``Client``: existing scheduler, jobqueue cluster, or a new LocalCluster.
+
+    Both are closed on the way out, at once after Ctrl-C or SIGTERM (:func:`interrupt.close_dask`).
+    """
     from distributed import Client, LocalCluster
 
     settings = config.executor
-    cluster = None
-    if settings.scheduler:
-        client = _connect(settings.scheduler, settings.connect_timeout)
-    else:
-        if settings.jobqueue:
+    cluster = client = error = None
+    try:
+        if settings.scheduler:
+            client = _connect(settings.scheduler, settings.connect_timeout)
+        elif settings.jobqueue:
             cluster = jobqueue_cluster(config)
             cluster.scale(jobs=settings.jobqueue.jobs)
         else:
@@ -295,16 +298,18 @@ def dask_client(config) -> Iterator:
                 host="127.0.0.1",
                 dashboard_address=settings.dashboard_address,
                 silence_logs=logging.ERROR,
+                preload=[interrupt.__name__],
             )
-        client = Client(cluster)
-    try:
+        if client is None:
+            client = Client(cluster)
         if "dashboard" in client.scheduler_info().get("services", {}):
             say(f"dask dashboard: {client.dashboard_link}")
         yield client
+    except BaseException as caught:
+        error = caught
+        raise
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        interrupt.close_dask(client, cluster, error)
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -441,8 +446,11 @@ def _execute(
         executor = processor.IterativeExecutor(retries=settings.retries)
         return _timed(_run_runner, executor, chunks, guard, config)
     if settings.type == "futures":
-        executor = processor.FuturesExecutor(workers=settings.workers, retries=settings.retries)
-        return _timed(_run_runner, executor, chunks, guard, config)
+        with interrupt.process_pool(settings.workers) as pool:
+            executor = processor.FuturesExecutor(
+                pool=pool, workers=settings.workers, retries=settings.retries
+            )
+            return _timed(_run_runner, executor, chunks, guard, config)
     with dask_client(config) as client:
         events_before = len(client.get_events("all"))
         if settings.type == "dask-awkward":
@@ -525,6 +533,7 @@ def execute(
     start = time.perf_counter()
     settings = config.executor
     chunks = chunks_of(fileset, config.tree, settings.chunksize)
+    total = len(chunks)
     if not chunks:
         bad = [item.problem for items in fileset.values() for item in items if not item.ok]
         detail = f"every input file was skipped; the first: {bad[0]}" if bad else "they are empty"
@@ -549,7 +558,15 @@ def execute(
     guard = ChunkGuard(inner, settings.skip_bad_files, settings.retries, store)
     losses: dict[str, int] = {}
     if chunks:
-        output, processing_time = _execute(config, fileset, chunks, guard, losses)
+        try:
+            output, processing_time = _execute(config, fileset, chunks, guard, losses)
+        except BaseException as error:
+            # after a signal, whatever the executor raised on its way out is the interruption
+            if interrupt.stopped_by_signal(error):
+                kept = checkpoint if checkpoints.supports_checkpoints(config) else None
+                done = checkpoints.saved_chunks(kept) if kept else 0
+                raise interrupt.RunInterrupted(done, total, kept) from error
+            raise
     else:
         output, processing_time = None, 0.0
     if resumed:
