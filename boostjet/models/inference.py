@@ -23,6 +23,17 @@ _cache_lock = threading.Lock()
 #: Loads from disk per resolved model file, for benchmarks checking "once per process".
 load_counts: Counter[str] = Counter()
 
+# A jet's outputs must not depend on the other jets of its chunk (else histograms depend on the
+# chunk size), yet float32 kernels round differently for different tensor shapes: a matrix product
+# picks its kernel by the number of rows, and torch's element-wise loops (sigmoid, ELU) run blocks
+# of two SIMD vectors and the remaining elements with scalar code. So every jet is evaluated at a
+# width set by itself, in a batch whose rows are a multiple of BATCH_MULTIPLE (filled up with
+# repeats of its own jets). docs/models.md, "Chunk invariance", says what this guarantees.
+#: Constituent slots are cut to each jet's own extent rounded up to a multiple of this.
+WIDTH_STEP = 8
+#: Rows of a batch are a multiple of this: two SIMD vectors of float32 (AVX2: 16, AVX-512: 32).
+BATCH_MULTIPLE = 32 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 16
+
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
@@ -178,24 +189,24 @@ class ModelRunner:
         outputs = np.zeros((len(constituents), *self.output_shape), dtype=np.float32)
         with torch.inference_mode():
             for index, width in self._batches(mask):
+                rows = np.resize(index, -(-len(index) // BATCH_MULTIPLE) * BATCH_MULTIPLE)
                 output = self.model(
-                    torch.from_numpy(constituents[index, :width]).to(self.device),
-                    torch.from_numpy(mask[index, :width]).to(self.device),
-                    torch.from_numpy(jet[index]).to(self.device),
+                    torch.from_numpy(constituents[rows, :width]).to(self.device),
+                    torch.from_numpy(mask[rows, :width]).to(self.device),
+                    torch.from_numpy(jet[rows]).to(self.device),
                 )
-                outputs[index] = output.float().cpu().numpy()
+                outputs[index] = output[: len(index)].float().cpu().numpy()
         return outputs
 
     def _batches(self, mask: np.ndarray):
-        """Batches of jets of similar size, each cut to its widest jet's last real constituent.
-
-        Padded constituents change no model output (tested for every model), so dropping the
-        padding a whole batch shares changes nothing but the work: jets are taken in order of
-        their extent, and a batch of 40-constituent jets is evaluated 40, not 64, slots wide.
-        """
-        reversed_first = np.argmax(mask[:, ::-1], axis=1)
-        extent = np.where(mask.any(axis=1), mask.shape[1] - reversed_first, 1)
-        order = np.argsort(extent, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield index, int(extent[index].max())
+        """Batches of jets of one width, each jet's own: its last real constituent rounded up to
+        a multiple of WIDTH_STEP, so a batch of 40-constituent jets is evaluated 40, not 64, slots
+        wide, and no jet's width depends on the other jets of its chunk."""
+        n_slots = mask.shape[1]
+        extent = n_slots - np.argmax(mask[:, ::-1], axis=1)
+        extent[~mask.any(axis=1)] = 0
+        width = np.clip(-(-extent // WIDTH_STEP) * WIDTH_STEP, min(WIDTH_STEP, n_slots), n_slots)
+        for value in np.unique(width):
+            jets = np.flatnonzero(width == value)
+            for start in range(0, len(jets), self.batch_size):
+                yield jets[start : start + self.batch_size], int(value)
