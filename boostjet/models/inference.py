@@ -16,6 +16,7 @@ import torch
 
 from boostjet.errors import ModelError
 from boostjet.models.export import load_model, model_files
+from boostjet.models.registry import SLOT_SCALING
 from boostjet.models.spec import InputSpec, ModelMetadata
 
 _cache: dict[tuple[str, str], tuple[torch.jit.ScriptModule, ModelMetadata]] = {}
@@ -29,7 +30,8 @@ load_counts: Counter[str] = Counter()
 # of two SIMD vectors and the remaining elements with scalar code. So every jet is evaluated at a
 # width set by itself, in a batch whose rows are a multiple of BATCH_MULTIPLE (filled up with
 # repeats of its own jets). docs/models.md, "Chunk invariance", says what this guarantees.
-#: Constituent slots are cut to each jet's own extent rounded up to a multiple of this.
+#: For the point-cloud models (SLOT_SCALING), each jet's constituent slots are cut to its own
+#: extent rounded up to a multiple of this; the other models get every slot.
 WIDTH_STEP = 8
 #: Rows of a batch are a multiple of this: two SIMD vectors of float32 (AVX2: 16, AVX-512: 32).
 BATCH_MULTIPLE = 32 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 16
@@ -144,6 +146,8 @@ class ModelRunner:
         self.expected_spec = expected_spec
         self.input_spec = self.metadata.input_spec if expected_spec is None else expected_spec
         self.columns = input_columns(self.metadata, self.input_spec)
+        scaling = self.metadata.architecture in SLOT_SCALING
+        self.width_step = WIDTH_STEP if scaling else self.columns.n_constituents
 
     def __getstate__(self) -> dict[str, object]:
         return {
@@ -200,12 +204,12 @@ class ModelRunner:
 
     def _batches(self, mask: np.ndarray):
         """Batches of jets of one width, each jet's own: its last real constituent rounded up to
-        a multiple of WIDTH_STEP, so a batch of 40-constituent jets is evaluated 40, not 64, slots
-        wide, and no jet's width depends on the other jets of its chunk."""
-        n_slots = mask.shape[1]
+        a multiple of the width step, so a point-cloud model evaluates a batch of 40-constituent
+        jets 40, not 64, slots wide, and no jet's width depends on the other jets of its chunk."""
+        n_slots, step = mask.shape[1], self.width_step
         extent = n_slots - np.argmax(mask[:, ::-1], axis=1)
         extent[~mask.any(axis=1)] = 0
-        width = np.clip(-(-extent // WIDTH_STEP) * WIDTH_STEP, min(WIDTH_STEP, n_slots), n_slots)
+        width = np.clip(-(-extent // step) * step, min(step, n_slots), n_slots)
         for value in np.unique(width):
             jets = np.flatnonzero(width == value)
             for start in range(0, len(jets), self.batch_size):
