@@ -198,8 +198,8 @@ class ModelRunner:
                     torch.from_numpy(constituents[rows, :width]).to(self.device),
                     torch.from_numpy(mask[rows, :width]).to(self.device),
                     torch.from_numpy(jet[rows]).to(self.device),
-                )
-                outputs[index] = output[: len(index)].float().cpu().numpy()
+                )[: len(index)]
+                outputs[index] = output.float().cpu().numpy()
         return outputs
 
     def _batches(self, mask: np.ndarray):
