@@ -421,3 +421,16 @@ def corrupt_sample(tmp_path):
         return target
 
     return make
+
+
+@pytest.fixture
+def two_torch_threads():
+    """At most two torch threads during the test: with more, MKL rounds a few matrix products
+    (LoLa's first dense layer) by a row's position in the batch, by up to 2 ulp of the score
+    (docs/models.md, "Chunk invariance")."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)

@@ -178,3 +178,29 @@ def load_model(
             f"(task, architecture or input spec differ)."
         )
     return model.eval(), metadata
+
+
+def rescript_model(path: str | os.PathLike[str]) -> Path:
+    """Rewrite the TorchScript file of the model at `path` from this version's architecture code,
+    keeping its weights and its metadata: how a shipped model takes up a change of its inference
+    code (e.g. ParticleNet's neighbour search) without retraining. Returns the model file. Run it
+    in a fresh process: TorchScript reuses what it compiled earlier in a process."""
+    from boostjet.models.registry import build_model  # the registry imports every architecture
+
+    scripted, metadata = load_model(path)
+    model = inference_copy(
+        build_model(
+            metadata.architecture, metadata.task, metadata.input_spec, **metadata.hyperparameters
+        )
+    )
+    model.load_state_dict(scripted.state_dict())
+    model_path = model_files(path)[0]
+    with _quiet_torchscript():
+        rescripted = torch.jit.script(model)
+        _write_atomically(
+            model_path,
+            lambda target: torch.jit.save(
+                rescripted, str(target), _extra_files={EMBEDDED_METADATA: metadata.to_json()}
+            ),
+        )
+    return model_path

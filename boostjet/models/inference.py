@@ -17,12 +17,25 @@ import torch
 
 from boostjet.errors import ModelError
 from boostjet.models.export import load_model, model_files
+from boostjet.models.registry import SLOT_SCALING
 from boostjet.models.spec import InputSpec, ModelMetadata
 
 _cache: dict[tuple[str, str], tuple[torch.jit.ScriptModule, ModelMetadata]] = {}
 _cache_lock = threading.Lock()
 #: Loads from disk per resolved model file, for benchmarks checking "once per process".
 load_counts: Counter[str] = Counter()
+
+# A jet's outputs must not depend on the other jets of its chunk (else histograms depend on the
+# chunk size), yet float32 kernels round differently for different tensor shapes: a matrix product
+# picks its kernel by the number of rows, and torch's element-wise loops (sigmoid, ELU) run blocks
+# of two SIMD vectors and the remaining elements with scalar code. So every jet is evaluated at a
+# width set by itself, in a batch whose rows are a multiple of BATCH_MULTIPLE (filled up with
+# repeats of its own jets). docs/models.md, "Chunk invariance", says what this guarantees.
+#: For the point-cloud models (SLOT_SCALING), each jet's constituent slots are cut to its own
+#: extent rounded up to a multiple of this; the other models get every slot.
+WIDTH_STEP = 8
+#: Rows of a batch are a multiple of this: two SIMD vectors of float32 (AVX2: 16, AVX-512: 32).
+BATCH_MULTIPLE = 32 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 16
 
 
 def default_device() -> torch.device:
@@ -134,6 +147,8 @@ class ModelRunner:
         self.expected_spec = expected_spec
         self.input_spec = self.metadata.input_spec if expected_spec is None else expected_spec
         self.columns = input_columns(self.metadata, self.input_spec)
+        scaling = self.metadata.architecture in SLOT_SCALING
+        self.width_step = WIDTH_STEP if scaling else self.columns.n_constituents
 
     def __getstate__(self) -> dict[str, object]:
         return {
@@ -183,18 +198,20 @@ class ModelRunner:
         outputs = np.zeros((len(constituents), *self.output_shape), dtype=np.float32)
         with torch.inference_mode():
             for index, width in self._batches(mask):
+                rows = np.resize(index, -(-len(index) // BATCH_MULTIPLE) * BATCH_MULTIPLE)
                 output = self.model(
-                    torch.from_numpy(constituents[index, :width]).to(self.device),
-                    torch.from_numpy(mask[index, :width]).to(self.device),
-                    torch.from_numpy(jet[index]).to(self.device),
+                    torch.from_numpy(constituents[rows, :width]).to(self.device),
+                    torch.from_numpy(mask[rows, :width]).to(self.device),
+                    torch.from_numpy(jet[rows]).to(self.device),
                 )
-                expected = (len(index), *self.output_shape)
+                expected = (len(rows), *self.output_shape)
                 if tuple(output.shape) != expected:
                     raise ModelError(
                         f"Model '{self.metadata.name}' ({self.path}) returns shape "
-                        f"{tuple(output.shape)} for {len(index)} jets; a {self.metadata.task} "
+                        f"{tuple(output.shape)} for {len(rows)} jets; a {self.metadata.task} "
                         f"model must return {expected}."
                     )
+                output = output[: len(index)]
                 outputs[index] = output.float().cpu().numpy()
         bad = ~np.isfinite(outputs)
         if bad.any():
@@ -206,15 +223,14 @@ class ModelRunner:
         return outputs
 
     def _batches(self, mask: np.ndarray):
-        """Batches of jets of similar size, each cut to its widest jet's last real constituent.
-
-        Padded constituents change no model output (tested for every model), so dropping the
-        padding a whole batch shares changes nothing but the work: jets are taken in order of
-        their extent, and a batch of 40-constituent jets is evaluated 40, not 64, slots wide.
-        """
-        reversed_first = np.argmax(mask[:, ::-1], axis=1)
-        extent = np.where(mask.any(axis=1), mask.shape[1] - reversed_first, 1)
-        order = np.argsort(extent, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield index, int(extent[index].max())
+        """Batches of jets of one width, each jet's own: its last real constituent rounded up to
+        a multiple of the width step, so a point-cloud model evaluates a batch of 40-constituent
+        jets 40, not 64, slots wide, and no jet's width depends on the other jets of its chunk."""
+        n_slots, step = mask.shape[1], self.width_step
+        extent = n_slots - np.argmax(mask[:, ::-1], axis=1)
+        extent[~mask.any(axis=1)] = 0
+        width = np.clip(-(-extent // step) * step, min(step, n_slots), n_slots)
+        for value in np.unique(width):
+            jets = np.flatnonzero(width == value)
+            for start in range(0, len(jets), self.batch_size):
+                yield jets[start : start + self.batch_size], int(value)

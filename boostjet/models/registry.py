@@ -30,6 +30,10 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
     "energy_pointcloud": ("energy", PointCloudEnergyRegressor),
 }
 
+#: Architectures whose work grows with the number of constituent slots they are given (the point
+#: clouds); the others read a fixed number of leading slots, so fewer slots save them nothing.
+SLOT_SCALING: frozenset[str] = frozenset({"particlenet", "pointcloud_mass", "energy_pointcloud"})
+
 #: Hyperparameters of the "small" preset: a few hundred kB to ~2 MB on disk, fit for shipping.
 SMALL: dict[str, dict[str, Any]] = {
     "dnn": {},

@@ -162,12 +162,18 @@ def _toy_fractions(energy, charge, is_photon) -> dict[str, np.ndarray]:
 
 
 def synthetic_jets(
-    n_jets: int, spec: InputSpec, seed: int = 0, signal_fraction: float = 0.5
+    n_jets: int,
+    spec: InputSpec,
+    seed: int = 0,
+    signal_fraction: float = 0.5,
+    coincident: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Toy jets in the contract's layout: (constituents, mask, jet, labels) as float32/bool arrays.
 
     Signal jets have three hard prongs ~0.3 apart, background jets one; constituents are massless,
-    pT-ordered and zero-padded, features follow `spec`. Labels are 1 for signal.
+    pT-ordered and zero-padded, features follow `spec`. Labels are 1 for signal. `coincident`
+    gives slots 2i and 2i + 1 the same direction, as Delphes gives the photon and the neutral
+    hadron of one calorimeter cell.
     """
     rng = np.random.default_rng(seed)
     n_slots = spec.n_constituents
@@ -186,6 +192,9 @@ def synthetic_jets(
     spread = rng.normal(0.0, 0.05, (n_jets, n_slots, 2))
     deta = offset[..., 0] + spread[..., 0]
     dphi = offset[..., 1] + spread[..., 1]
+    if coincident:
+        pairs = 2 * (n_slots // 2)
+        deta[:, 1:pairs:2], dphi[:, 1:pairs:2] = deta[:, 0:pairs:2], dphi[:, 0:pairs:2]
     share = rng.exponential(1.0, (n_jets, n_slots)) * mask
     share = -np.sort(-share, axis=1)
     pt = jet_pt[:, None] * share / share.sum(axis=1, keepdims=True)

@@ -1,6 +1,9 @@
 """TorchScript export and load: identical outputs for every model, clear errors for bad files."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,3 +164,42 @@ def test_tagger_with_jet_features_reads_them_and_round_trips(name, tmp_path):
     torch.testing.assert_close(
         loaded(constituents, mask, heavier), model(constituents, mask, heavier)
     )
+
+
+def square_root(x: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """Instead of ParticleNet's logarithm: the older code of the rescripting test."""
+    return torch.sqrt(x.clamp(min=floor))
+
+
+def test_rescripting_takes_up_changed_code_and_keeps_weights_and_metadata(tmp_path):
+    from boostjet.models.export import EMBEDDED_METADATA, inference_copy, rescript_model
+
+    # a model exported by other code, in another process (TorchScript caches what it compiled)
+    older = tmp_path / "older"
+    older.mkdir()
+    script = (
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import test_export;"
+        "from boostjet.models.taggers import particlenet as p;"
+        "p.safe_log = test_export.square_root;"
+        "test_export.exported('particlenet', test_export.Path(sys.argv[2]))"
+    )
+    tests = str(Path(__file__).parent)
+    subprocess.run([sys.executable, "-c", script, tests, str(older)], check=True)
+    stem = older / "particlenet"
+    metadata_text = stem.with_suffix(".json").read_text()
+    before, _ = load_model(stem)
+    assert rescript_model(f"{stem}.json") == stem.with_suffix(".pt")
+    after, _ = load_model(stem)
+    assert stem.with_suffix(".json").read_text() == metadata_text
+    embedded = {EMBEDDED_METADATA: ""}
+    torch.jit.load(stem.with_suffix(".pt"), _extra_files=embedded)
+    assert embedded[EMBEDDED_METADATA].decode() + "\n" == metadata_text
+    for key, value in before.state_dict().items():
+        assert torch.equal(after.state_dict()[key], value), key
+    constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(9, SPEC, seed=5))
+    current = inference_copy(build_model("particlenet", "tagger", SPEC, preset="small"))
+    current.load_state_dict(before.state_dict())  # this code, the file's weights
+    with torch.no_grad():
+        expected = current(constituents, mask, jet)
+        assert not torch.allclose(before(constituents, mask, jet), expected)
+        torch.testing.assert_close(after(constituents, mask, jet), expected)

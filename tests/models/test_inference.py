@@ -1,5 +1,6 @@
 """ModelRunner: batched numpy evaluation, one load per process, spec checks."""
 
+import itertools
 import pickle
 
 import numpy as np
@@ -8,7 +9,13 @@ import torch
 
 from boostjet.errors import ModelError
 from boostjet.models.export import describe_model, export_model
-from boostjet.models.inference import ModelRunner, clear_cache, input_columns, load_count
+from boostjet.models.inference import (
+    BATCH_MULTIPLE,
+    ModelRunner,
+    clear_cache,
+    input_columns,
+    load_count,
+)
 from boostjet.models.registry import MODELS, build_model
 from boostjet.models.spec import InputSpec, synthetic_jets
 
@@ -122,8 +129,8 @@ def test_a_wider_configured_layout_gives_the_models_own_outputs(tagger):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_batches_cut_to_their_widest_jet_give_the_full_width_outputs(name, tmp_path):
-    # the runner evaluates jets in batches only as wide as their last real constituent
+def test_batches_cut_to_their_jets_width_give_the_full_width_outputs(name, tmp_path):
+    # the runner evaluates each jet only about as wide as its last real constituent
     model, path = export(name, MODELS[name][0], tmp_path)
     constituents, mask, jet, _ = synthetic_jets(40, SPEC, seed=6)
     mask[:5] = False  # jets without constituents, and short ones, next to full ones
@@ -161,8 +168,11 @@ def test_an_output_of_the_wrong_shape_is_a_model_error(tmp_path):
     constituents, mask, jet, _ = synthetic_jets(6, SPEC)
     with pytest.raises(ModelError) as caught:
         ModelRunner(path, device="cpu", batch_size=4)(constituents, mask, jet)
+    # the batch is filled up to a multiple of BATCH_MULTIPLE rows before the model sees it
+    rows = BATCH_MULTIPLE
     assert str(caught.value) == (
-        f"Model 'toy' ({path}) returns shape (4, 3) for 4 jets; a tagger model must return (4,)."
+        f"Model 'toy' ({path}) returns shape ({rows}, 3) for {rows} jets; "
+        f"a tagger model must return ({rows},)."
     )
 
 
@@ -173,3 +183,27 @@ def test_nan_outputs_are_a_model_error_counting_the_jets(tmp_path):
     with pytest.raises(ModelError) as caught:
         ModelRunner(path, device="cpu", batch_size=8)(constituents, mask, jet)
     assert str(caught.value) == f"Model 'toy' ({path}) returns NaN or inf for 3 of 20 jets."
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_jets_outputs_do_not_depend_on_the_other_jets_of_its_chunk(
+    name, tmp_path, two_torch_threads
+):
+    # chunks of any size, in any order, in any batch size: bitwise the same outputs per jet,
+    # also with coincident constituents (ties in ParticleNet's neighbour search)
+    _, path = export(name, MODELS[name][0], tmp_path)
+    constituents, mask, jet, _ = synthetic_jets(70, SPEC, seed=8, coincident=True)
+    mask[:3] = False  # jets without constituents, and short ones
+    mask[3:9, 5:] = False
+    runner = ModelRunner(path, device="cpu")
+    whole = runner(constituents, mask, jet)
+    order = np.random.default_rng(0).permutation(70)
+    shuffled = np.empty_like(whole)
+    shuffled[order] = runner(constituents[order], mask[order], jet[order])
+    cuts = [0, 1, 4, 20, 21, 45, 70]
+    chunked = np.concatenate(
+        [runner(constituents[a:b], mask[a:b], jet[a:b]) for a, b in itertools.pairwise(cuts)]
+    )
+    small_batches = ModelRunner(path, batch_size=3, device="cpu")(constituents, mask, jet)
+    for outputs in (shuffled, chunked, small_batches):
+        np.testing.assert_array_equal(outputs, whole)

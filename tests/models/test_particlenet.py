@@ -1,4 +1,5 @@
-"""ParticleNet neighbour search: padded points are never neighbours."""
+"""ParticleNet: neighbour search (padded points are never neighbours, ties go to the lower index),
+EdgeConv, impact-parameter features, batch-norm folding, padding invariance."""
 
 import math
 
@@ -41,6 +42,61 @@ def test_too_few_real_neighbours_leave_dead_edges():
     mask = torch.tensor([[True, True, False, False]])
     indices, edge_real = nearest_neighbours(points, mask, k=3)
     assert indices[0, 0, 0] == 1 and edge_real[0, 0].tolist() == [True, False, False]
+
+
+def test_equal_distances_go_to_the_lower_index_whatever_the_padding():
+    # points 1-4 coincide (a photon and neutral hadrons of one calorimeter cell), as do 5 and 6
+    points = torch.tensor([[0.0, 0.0], [0.3, 0.1], [0.3, 0.1], [0.3, 0.1], [0.3, 0.1]])
+    points = torch.cat([points, torch.tensor([[0.7, 0.7], [0.7, 0.7]])]).unsqueeze(0)
+    for n_padded in range(0, 60, 7):
+        padded = torch.cat([points, torch.zeros(1, n_padded, 2)], 1)
+        mask = torch.arange(padded.shape[1]).unsqueeze(0) < points.shape[1]
+        indices, edge_real = nearest_neighbours(padded, mask, k=3)
+        assert indices[0, 0].tolist() == [1, 2, 3], n_padded
+        assert indices[0, 2].tolist() == [1, 3, 4], n_padded  # itself excluded
+        assert indices[0, 6].tolist() == [5, 1, 2], n_padded
+        assert edge_real[0, :7].all()
+
+
+def test_neighbours_of_a_jet_depend_on_its_points_alone():
+    # coincident points and features from an earlier block: the same neighbours in a wider
+    # tensor, with other jets and alone (a matrix-product expansion reorders near ties)
+    from boostjet.models.spec import synthetic_jets
+
+    spec = InputSpec(n_constituents=48)
+    constituents, mask, _, _ = synthetic_jets(32, spec, seed=3, coincident=True)
+    columns = [spec.constituent_features.index(f) for f in ("deta", "dphi")]
+    points, mask = torch.from_numpy(constituents[..., columns]), torch.from_numpy(mask)
+    torch.manual_seed(0)
+    features = torch.relu(points @ torch.randn(2, 32) + torch.randn(32)) * mask.unsqueeze(-1)
+    for cloud in (points, features):
+        reference, _ = nearest_neighbours(cloud, mask, k=7)
+        for jet in range(0, 32, 5):
+            width = int(mask[jet].sum())
+            alone, _ = nearest_neighbours(
+                cloud[jet : jet + 1, :width], mask[jet : jet + 1, :width], 7
+            )
+            assert torch.equal(alone[0], reference[jet, :width])
+
+
+def test_padding_never_changes_the_output_with_coincident_constituents():
+    from boostjet.models.spec import synthetic_jets
+
+    torch.manual_seed(1)
+    spec = InputSpec(n_constituents=32)
+    model = ParticleNet(spec).eval()
+    constituents, mask, jet, _ = (
+        torch.from_numpy(a) for a in synthetic_jets(48, spec, seed=2, coincident=True)
+    )
+    model.fit_normalisation(constituents, mask, jet)
+    model.eval()
+    with torch.no_grad():
+        full = model(constituents, mask, jet)
+        for jet_index in range(48):
+            width = int(mask[jet_index].sum())
+            one = slice(jet_index, jet_index + 1)
+            alone = model(constituents[one, :width], mask[one, :width], jet[one])
+            torch.testing.assert_close(alone, full[one], rtol=1e-6, atol=1e-6)
 
 
 def test_edge_convolution_equals_the_per_edge_formula():

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from coffea.nanoevents import NanoEventsFactory
+from coffea.processor import accumulate
 
 from boostjet.cli import main
 from boostjet.models.inference import ModelRunner
@@ -37,16 +38,24 @@ def config_with_model(tmp_path: Path, **extra: str) -> Path:
     return path
 
 
-def ttbar_events():
-    """The shipped tt̄ sample as virtual NanoEvents of dataset "ttbar"."""
+def sample_events(dataset: str, entry_start: int | None = None, entry_stop: int | None = None):
+    """The shipped sample `samples/<dataset>_mc.root` (or its entries [start, stop)) as virtual
+    NanoEvents of that dataset."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return NanoEventsFactory.from_root(
-            {str(ROOT / "samples" / "ttbar_mc.root"): "Delphes"},
+            {str(ROOT / "samples" / f"{dataset}_mc.root"): "Delphes"},
             schemaclass=BoostjetDelphesSchema,
             mode="virtual",
-            metadata={"dataset": "ttbar"},
+            entry_start=entry_start,
+            entry_stop=entry_stop,
+            metadata={"dataset": dataset},
         ).events()
+
+
+def ttbar_events():
+    """The shipped tt̄ sample as virtual NanoEvents of dataset "ttbar"."""
+    return sample_events("ttbar")
 
 
 @needs_model
@@ -62,6 +71,41 @@ def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     assert np.all((direct >= 0) & (direct < 1))
     direct_counts, _ = np.histogram(direct, bins=scores.axes["score"].edges)
     np.testing.assert_array_equal(scores.project("score").values(), direct_counts)
+
+
+#: Shipped models whose histograms must not depend on the chunk size: the ParticleNet ones that
+#: did, LoLa, and the energy regressor with its pull (every model: tests/models/test_inference.py).
+CHUNK_INVARIANT = ("particlenet_top", "particlenet_w", "pointcloud_mass", "lola_top", "energy_dnn")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(
+        (ROOT / "boostjet" / "models" / "trained" / f"{n}.pt").is_file() for n in CHUNK_INVARIANT
+    ),
+    reason="the trained models are not shipped",
+)
+def test_model_histograms_do_not_depend_on_the_chunk_size(two_torch_threads):
+    """The first 200 W+jets events in ten chunks of 20 and in one chunk fill identical score,
+    response and pull histograms, bin by bin (ParticleNet's did not: its neighbour search
+    depended on the padding that the widest jet of a chunk set, and W jets are narrow enough for
+    that to vary from chunk to chunk)."""
+    config = load_config(ROOT / "configs" / "quickstart.yaml", base=ROOT)
+    models = [m for m in config.models if m.name in CHUNK_INVARIANT]
+    processor = BoostedJetProcessor(config.model_copy(update={"models": models}))
+    whole = processor.process(sample_events("wjets", 0, 200))["histograms"]
+    chunks = accumulate(
+        processor.process(sample_events("wjets", start, start + 20))["histograms"]
+        for start in range(0, 200, 20)
+    )
+    compared = [f"score_{name}" for name in CHUNK_INVARIANT[:2] + CHUNK_INVARIANT[3:4]]
+    compared += [f"response_{name}" for name in ("pointcloud_mass", "energy_dnn")]
+    compared += ["energy_response_energy_dnn", "pull_energy_dnn"]
+    for name in compared:
+        assert whole[name].sum(flow=True).value > 100, name
+        np.testing.assert_array_equal(
+            chunks[name].values(flow=True), whole[name].values(flow=True), err_msg=name
+        )
 
 
 ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"

@@ -78,7 +78,10 @@ class LorentzLayer(nn.Module):
             pairwise_distances(four_momenta, self.metric),
             torch.zeros_like(pair, dtype=pt.dtype),
         )
-        distance_sums = torch.einsum("ajm,bjm->bja", self.distance_weights, distances)
+        # Σ_m w_ajm d²_jm as a product and a sum over m, not as an einsum: torch computes that
+        # einsum as a batched matrix product whose rounding for one jet depends on the other jets
+        # of the batch (docs/models.md, "Chunk invariance").
+        distance_sums = torch.stack([(distances * w).sum(-1) for w in self.distance_weights], -1)
         others = pair & ~torch.eye(real.shape[1], dtype=torch.bool, device=real.device)
         nearest = torch.where(others, distances, torch.full_like(distances, float("inf"))).amin(-1)
         nearest = torch.where(others.any(-1), nearest, torch.zeros_like(nearest))

@@ -59,18 +59,32 @@ FULL_BLOCKS: tuple[tuple[int, tuple[int, ...]], ...] = (
 
 
 def nearest_neighbours(points: Tensor, mask: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Indices [B, P, k] of each point's k nearest real neighbours in `points` [B, P, D], and
-    whether each edge is real (both ends real; fewer than k real neighbours leaves dead edges)."""
-    squared = (points * points).sum(-1)
-    distance = squared.unsqueeze(2) + squared.unsqueeze(1) - 2 * points @ points.transpose(1, 2)
+    """Indices [B, P, k] of each point's k nearest real neighbours in `points` [B, P, D], nearest
+    first, and whether each edge is real (both ends real; fewer than k real neighbours leaves dead
+    edges).
+
+    The neighbours depend on the real points alone, not on the padding or the rest of the batch:
+    each distance is computed from the two points directly (a matrix-product expansion rounds
+    differently for every tensor shape, which reorders nearly equal distances), and equal
+    distances go to the point listed first. Equal distances are common: Delphes puts the photon
+    and the neutral hadron of one calorimeter cell at the same (η, φ).
+    """
     n_points = points.shape[1]
+    distance = torch.cdist(
+        points.detach(), points.detach(), compute_mode="donot_use_mm_for_euclid_dist"
+    ).float()
     self_or_padding = ~mask.unsqueeze(1) | torch.eye(
         n_points, dtype=torch.bool, device=points.device
     ).unsqueeze(0)
     distance = distance.masked_fill(self_or_padding, float("inf"))
-    nearest = distance.topk(max(1, min(k, n_points - 1)), dim=-1, largest=False)
-    edge_real = torch.isfinite(nearest.values) & mask.unsqueeze(2)
-    return nearest.indices, edge_real
+    # Ties go to the lower index: scaling each distance by 1 + index · 2⁻⁴⁰ in float64 orders equal
+    # distances by index without reordering distinct float32 ones (≥ 2⁻²⁴ apart, relatively); the
+    # added index · 2⁻²⁰⁰ does the same for the zero distances of coincident points.
+    index = torch.arange(n_points, device=points.device, dtype=torch.float64)
+    key = distance.double() * (1.0 + index * 2.0**-40) + index * 2.0**-200
+    nearest = key.topk(max(1, min(k, n_points - 1)), dim=-1, largest=False).indices
+    edge_real = torch.isfinite(distance.gather(-1, nearest)) & mask.unsqueeze(2)
+    return nearest, edge_real
 
 
 def gather_neighbours(features: Tensor, indices: Tensor) -> Tensor:
