@@ -208,8 +208,8 @@ class ModelRunner:
                 if tuple(output.shape) != expected:
                     raise ModelError(
                         f"Model '{self.metadata.name}' ({self.path}) returns shape "
-                        f"{tuple(output.shape)} for {len(rows)} jets; a {self.metadata.task} "
-                        f"model must return {expected}."
+                        f"{tuple(output.shape)} for a batch of {len(rows)} jets; a "
+                        f"{self.metadata.task} model must return {expected}."
                     )
                 output = output[: len(index)]
                 outputs[index] = output.float().cpu().numpy()

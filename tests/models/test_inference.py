@@ -171,7 +171,7 @@ def test_an_output_of_the_wrong_shape_is_a_model_error(tmp_path):
     # the batch is filled up to a multiple of BATCH_MULTIPLE rows before the model sees it
     rows = BATCH_MULTIPLE
     assert str(caught.value) == (
-        f"Model 'toy' ({path}) returns shape ({rows}, 3) for {rows} jets; "
+        f"Model 'toy' ({path}) returns shape ({rows}, 3) for a batch of {rows} jets; "
         f"a tagger model must return ({rows},)."
     )
 

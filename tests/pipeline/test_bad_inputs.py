@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from boostjet.cli import main
+from boostjet.models.inference import BATCH_MULTIPLE
 
 NAME_RULE = "key 'name' is invalid: must be one folder name of at most 200 letters"
 #: case id → (extra argv after `run CONFIG`, config changes, texts the one line must hold).
@@ -507,8 +508,10 @@ def _model_config(tmp_path: Path, files: list[str], name: str, path: Path, **exe
         ),
         (
             ThreeScores,
-            "(pre-flight on 4 synthetic jets): Model '{name}' ({path}) returns shape (4, 3) for "
-            "4 jets; a tagger model must return (4,).",
+            # the 4 jets are filled up to a batch of BATCH_MULTIPLE rows
+            f"(pre-flight on 4 synthetic jets): Model '{{name}}' ({{path}}) returns shape "
+            f"({BATCH_MULTIPLE}, 3) for a batch of {BATCH_MULTIPLE} jets; a tagger model must "
+            f"return ({BATCH_MULTIPLE},).",
         ),
     ],
     ids=["graph wants 7 features", "tagger returns [N, 3]"],
