@@ -19,8 +19,8 @@ import time
 import zlib
 from pathlib import Path
 
+from boostjet.config import load_config
 from boostjet.pipeline import checkpoint
-from boostjet.pipeline.config import load_config
 from boostjet.pipeline.execute import run
 
 

@@ -20,7 +20,6 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents import NanoEventsFactory
 
-from boostjet.models.spec import CONSTITUENT_FEATURES
 from boostjet.processors.constituents import leading_constituents, resolve_from_sources
 from boostjet.processors.delphes import (
     BoostjetDelphesSchema,
@@ -30,6 +29,7 @@ from boostjet.processors.delphes import (
     fat_jets,
     jet_constituent_refs,
 )
+from boostjet.spec import CONSTITUENT_FEATURES
 
 EFLOW = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
 DEFAULT_FILES = [Path("samples/ttbar_mc.root"), Path("samples/qcd_mc.root")]

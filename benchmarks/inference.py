@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from boostjet.config import load_config
 from boostjet.models.inference import ModelRunner, default_device, load_count
-from boostjet.pipeline.config import load_config
 from boostjet.processors.tagging import build_jet_inputs
 
 TRAINED = Path(__file__).resolve().parents[1] / "boostjet" / "models" / "trained"

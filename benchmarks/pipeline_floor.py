@@ -31,7 +31,7 @@ import numpy as np
 import uproot
 from plain_analysis import analyse
 
-from boostjet.pipeline.config import RunConfig
+from boostjet.config import RunConfig
 from boostjet.pipeline.execute import run
 from boostjet.pipeline.progress import console
 

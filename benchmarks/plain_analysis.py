@@ -23,7 +23,7 @@ import hist
 import numpy as np
 import uproot
 
-from boostjet.pipeline.config import Histograms, Selection
+from boostjet.config import Histograms, Selection
 
 BRANCHES = [
     *(f"FatJet.{f}" for f in ("PT", "Eta", "Phi", "Mass", "Tau1", "Tau2", "Tau3")),

@@ -23,7 +23,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from boostjet.pipeline.config import RunConfig
+from boostjet.config import RunConfig
 from boostjet.pipeline.execute import run
 from boostjet.pipeline.progress import console
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import uproot
 
-from boostjet.pipeline.config import load_config
+from boostjet.config import load_config
 from boostjet.pipeline.execute import run
 
 REPO = Path(__file__).resolve().parents[1]

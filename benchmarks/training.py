@@ -15,8 +15,9 @@ import time
 import torch
 
 from boostjet.models.registry import MODELS, build_model
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
 from boostjet.models.train import Objective
+from boostjet.spec import InputSpec
 
 
 def jets_per_second(name: str, steps: int, batch_size: int) -> float:

@@ -68,7 +68,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """``--set`` values, then the named flags (which win), as ``key.path → value``."""
-    from boostjet.pipeline.config import parse_override
+    from boostjet.config import parse_override
 
     overrides = dict(parse_override(text) for text in args.overrides)
     for flag, key in FLAG_KEYS.items():
@@ -85,7 +85,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_run_config(args: argparse.Namespace):
     """The configuration named on the command line, with every override applied."""
-    from boostjet.pipeline.config import load_config
+    from boostjet.config import load_config
 
     return load_config(args.config, config_overrides(args))
 
@@ -299,8 +299,8 @@ def add_generate_parser(subparsers) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from boostjet.config import parse_override
     from boostjet.models.train import TrainingOptions, train
-    from boostjet.pipeline.config import parse_override
 
     options = TrainingOptions(
         model=args.model,

@@ -246,7 +246,7 @@ def flat_files(tmp_path_factory) -> dict[str, Path]:
 def run_config(flat_files, tmp_path):
     """``run_config(**changes)``: a RunConfig over ``flat_files`` (signal + background datasets),
     iterative, chunks of 40 events, output under ``tmp_path``; ``changes`` are top-level keys."""
-    from boostjet.pipeline.config import RunConfig
+    from boostjet.config import RunConfig
 
     def make(**changes):
         data = {
@@ -383,7 +383,7 @@ def toy_model(tmp_path_factory):
     """``toy_model(name, module, task)``: the TorchScript ``module`` exported with boostjet
     metadata claiming the default input spec (the one a run configures); returns the .pt path."""
     from boostjet.models.export import describe_model, export_model
-    from boostjet.models.spec import InputSpec
+    from boostjet.spec import InputSpec
 
     folder = tmp_path_factory.mktemp("toy_models")
 

@@ -7,7 +7,7 @@ does all its preprocessing inside `forward`, and exports to a self-contained Tor
 from boostjet.models.export import describe_model, export_model, load_model
 from boostjet.models.inference import ModelRunner, input_columns
 from boostjet.models.registry import available_models, build_model
-from boostjet.models.spec import InputSpec, ModelMetadata
+from boostjet.spec import InputSpec, ModelMetadata
 
 __all__ = [
     "InputSpec",

@@ -21,7 +21,7 @@ from torch import nn
 
 from boostjet.errors import ModelError
 from boostjet.models.preprocessing import FittedConstants
-from boostjet.models.spec import InputSpec, ModelMetadata, Task
+from boostjet.spec import InputSpec, ModelMetadata, Task
 
 #: Name of the metadata copy inside the TorchScript archive.
 EMBEDDED_METADATA = "boostjet_metadata.json"

@@ -18,7 +18,7 @@ import torch
 from boostjet.errors import ModelError
 from boostjet.models.export import load_model, model_files
 from boostjet.models.registry import SLOT_SCALING
-from boostjet.models.spec import InputSpec, ModelMetadata
+from boostjet.spec import InputSpec, ModelMetadata
 
 _cache: dict[tuple[str, str], tuple[torch.jit.ScriptModule, ModelMetadata]] = {}
 _cache_lock = threading.Lock()

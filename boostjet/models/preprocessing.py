@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from boostjet.models.spec import InputSpec
+from boostjet.spec import InputSpec
 
 #: Positive-definite features compressed with a logarithm before standardisation.
 LOG_FEATURES: tuple[str, ...] = ("E", "pt", "mass", "energy", "sd_mass", "n_constituents")

@@ -10,12 +10,12 @@ from torch import nn
 from boostjet.errors import ModelError
 from boostjet.models.regressors.energy import DenseEnergyRegressor, PointCloudEnergyRegressor
 from boostjet.models.regressors.mass import IMLMassRegressor, PointCloudMassRegressor
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.cnn import JetImageCNN
 from boostjet.models.taggers.dnn import ConstituentDNN
 from boostjet.models.taggers.lbn import LorentzBoostNetwork
 from boostjet.models.taggers.lola import LoLa
 from boostjet.models.taggers.particlenet import ParticleNet
+from boostjet.spec import InputSpec
 
 #: name → (task, constructor taking the InputSpec first and hyperparameters as keywords).
 MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {

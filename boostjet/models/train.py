@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from boostjet.config import Truth
 from boostjet.errors import ConfigError
 from boostjet.models import losses
 from boostjet.models.export import describe_model, export_model
 from boostjet.models.registry import MODELS, build_model
-from boostjet.models.spec import InputSpec
-from boostjet.pipeline.config import Truth
 from boostjet.pipeline.trainingdata import load_manifest
 from boostjet.processors.jets import TRUTH_CLASSES
+from boostjet.spec import InputSpec
 
 #: Mass regressors train on the jets a run evaluates them on: generator-level soft-drop masses
 #: above the configuration's ``truth.mass_target_min`` (40 GeV), where predicted / true is defined.

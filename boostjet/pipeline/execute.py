@@ -607,7 +607,7 @@ def check_models(config) -> None:
     of features) or returns another shape or NaN/inf is found here, before any chunk runs.
     """
     from boostjet.models.inference import ModelRunner
-    from boostjet.models.spec import synthetic_jets
+    from boostjet.models.synthetic import synthetic_jets
 
     spec = input_spec(config)
     constituents, mask, jet, _ = synthetic_jets(_PREFLIGHT_JETS, spec, seed=0)

@@ -235,7 +235,7 @@ def _weight(config, name: str, processed: int) -> float | None:
 
 def _tagger_signal(model) -> str | None:
     from boostjet.models.export import model_files
-    from boostjet.models.spec import ModelMetadata
+    from boostjet.spec import ModelMetadata
 
     return ModelMetadata.from_json(model_files(model.path)[1].read_bytes()).signal
 

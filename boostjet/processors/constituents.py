@@ -9,8 +9,8 @@ import awkward as ak
 import numpy as np
 
 from boostjet.kinematics import delta_phi
-from boostjet.models.spec import CONSTITUENT_FEATURES
 from boostjet.processors.delphes import CANDIDATE_KINDS, CandidateSource
+from boostjet.spec import CONSTITUENT_FEATURES
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from coffea.nanoevents.schemas import DelphesSchema
 
 from boostjet.errors import InputDataError
 from boostjet.kinematics import invariant_mass
-from boostjet.models.spec import IMPACT_PARAMETERS
+from boostjet.spec import IMPACT_PARAMETERS
 
 
 def _split_key(key: str) -> str:

@@ -10,7 +10,6 @@ import numpy as np
 from coffea import processor
 
 from boostjet.errors import InputDataError, ModelError
-from boostjet.models.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
     FlatConstituents,
@@ -36,6 +35,7 @@ from boostjet.processors.jets import (
     select_fat_jets,
     truth_labels,
 )
+from boostjet.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ import math
 
 import torch
 
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
 from boostjet.models.taggers.cnn import JetImageCNN, align_constituents, pixelise
+from boostjet.spec import InputSpec
 
 # A hard constituent at the origin and a soft one 0.4 away in Δη: the pT-weighted centroid is at
 # Δη = 0.1, the principal axis is horizontal and becomes vertical; flipping puts the hard

@@ -11,7 +11,8 @@ import torch
 from boostjet.errors import ModelError
 from boostjet.models.export import describe_model, export_model, load_model
 from boostjet.models.registry import MODELS, build_model
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
+from boostjet.spec import InputSpec
 
 SPEC = InputSpec(n_constituents=16)
 

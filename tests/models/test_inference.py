@@ -17,7 +17,8 @@ from boostjet.models.inference import (
     load_count,
 )
 from boostjet.models.registry import MODELS, build_model
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
+from boostjet.spec import InputSpec
 
 SPEC = InputSpec(n_constituents=16)
 

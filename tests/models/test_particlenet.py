@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from boostjet.models.export import count_parameters
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.particlenet import (
     FULL_BLOCKS,
     EdgeConvBlock,
@@ -15,6 +14,7 @@ from boostjet.models.taggers.particlenet import (
     gather_neighbours,
     nearest_neighbours,
 )
+from boostjet.spec import InputSpec
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_equal_distances_go_to_the_lower_index_whatever_the_padding():
 def test_neighbours_of_a_jet_depend_on_its_points_alone():
     # coincident points and features from an earlier block: the same neighbours in a wider
     # tensor, with other jets and alone (a matrix-product expansion reorders near ties)
-    from boostjet.models.spec import synthetic_jets
+    from boostjet.models.synthetic import synthetic_jets
 
     spec = InputSpec(n_constituents=48)
     constituents, mask, _, _ = synthetic_jets(32, spec, seed=3, coincident=True)
@@ -80,7 +80,7 @@ def test_neighbours_of_a_jet_depend_on_its_points_alone():
 
 
 def test_padding_never_changes_the_output_with_coincident_constituents():
-    from boostjet.models.spec import synthetic_jets
+    from boostjet.models.synthetic import synthetic_jets
 
     torch.manual_seed(1)
     spec = InputSpec(n_constituents=32)
@@ -140,7 +140,7 @@ def test_impact_features_sign_d0_by_the_jet_direction_by_hand():
 
 def test_folding_the_batch_norms_keeps_the_outputs():
     from boostjet.models.export import inference_copy
-    from boostjet.models.spec import synthetic_jets
+    from boostjet.models.synthetic import synthetic_jets
 
     torch.manual_seed(0)
     spec = InputSpec(n_constituents=16)

@@ -5,7 +5,8 @@ import torch
 
 from boostjet.errors import ModelError
 from boostjet.models.registry import MODELS, available_models, build_model
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
+from boostjet.spec import InputSpec
 
 SPEC = InputSpec(n_constituents=16)
 PERMUTATION_INVARIANT = ("cnn", "particlenet", "pointcloud_mass", "energy_pointcloud")

@@ -5,13 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from boostjet.errors import ModelError
-from boostjet.models.spec import (
-    CONSTITUENT_FEATURES,
-    JET_FEATURES,
-    InputSpec,
-    ModelMetadata,
-    synthetic_jets,
-)
+from boostjet.models.synthetic import synthetic_jets
+from boostjet.spec import CONSTITUENT_FEATURES, JET_FEATURES, InputSpec, ModelMetadata
 
 
 def test_defaults_follow_the_input_contract():

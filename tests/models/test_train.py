@@ -101,7 +101,8 @@ def test_unknown_model_is_a_clear_cli_error(exported, tmp_path, capsys):
 
 def test_relative_mass_regressor_starts_from_the_soft_drop_mass():
     from boostjet.models.registry import build_model
-    from boostjet.models.spec import JET_FEATURES, InputSpec, synthetic_jets
+    from boostjet.models.synthetic import synthetic_jets
+    from boostjet.spec import JET_FEATURES, InputSpec
 
     spec = InputSpec()
     constituents, mask, jet, _ = (torch.from_numpy(a) for a in synthetic_jets(64, spec, seed=3))

@@ -5,7 +5,8 @@ import torch
 
 from boostjet.models.losses import central_mse_loss, gaussian_nll_loss, tagger_loss
 from boostjet.models.registry import build_model
-from boostjet.models.spec import InputSpec, synthetic_jets
+from boostjet.models.synthetic import synthetic_jets
+from boostjet.spec import InputSpec
 
 SPEC = InputSpec(n_constituents=16)
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from boostjet.cli import main
+from boostjet.config import load_config
 from boostjet.errors import ConfigError
 from boostjet.pipeline import checkpoint as checkpoints
 from boostjet.pipeline.checkpoint import checkpoint_directory, key_file
-from boostjet.pipeline.config import load_config
 from boostjet.pipeline.execute import run
 
 

@@ -297,7 +297,7 @@ def test_the_shipped_real_delphes_config_fills_histograms(shared_delphes, tmp_pa
 
 
 def test_the_quickstart_config_names_the_shipped_samples():
-    from boostjet.pipeline.config import load_config
+    from boostjet.config import load_config
 
     config = load_config(REPO / "configs" / "quickstart.yaml")
     assert {name: d.files for name, d in config.datasets.items()} == {

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from boostjet.config import RunConfig, load_config, parse_override
 from boostjet.errors import ConfigError
-from boostjet.pipeline.config import RunConfig, load_config, parse_override
 
 SECTIONS = {
     "name": None,

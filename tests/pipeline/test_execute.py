@@ -25,9 +25,9 @@ from boostjet.pipeline.execute import (
     job_script,
     run,
 )
-from boostjet.pipeline.faults import DelayedProcessor
 from boostjet.pipeline.fileset import build_fileset
 from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.testing.faults import DelayedProcessor
 
 REPO = Path(__file__).parents[2]
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -86,7 +86,7 @@ def dask_scheduler(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(flat_files, tmp_path_factory):
     """The iterative run of the two-dataset configuration, and that configuration's factory."""
-    from boostjet.pipeline.config import RunConfig
+    from boostjet.config import RunConfig
 
     data = {
         "datasets": {

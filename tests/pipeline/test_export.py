@@ -26,7 +26,7 @@ CHUNKSIZE = 35
 @pytest.fixture(scope="module")
 def exported(flat_files, tmp_path_factory):
     """signal (simulation) and background (as data) exported in chunks of 35 events."""
-    from boostjet.pipeline.config import RunConfig
+    from boostjet.config import RunConfig
 
     config = RunConfig.model_validate(
         {

@@ -76,7 +76,7 @@ def test_preflight_says_a_directory_or_a_fifo_is_not_a_root_file(run_config, tmp
 
 def test_a_file_cut_after_its_directory_is_caught_by_its_announced_size(flat_files, tmp_path):
     """uproot can open a file whose tail (baskets) is missing; its header still gives it away."""
-    from boostjet.pipeline.config import RunConfig
+    from boostjet.config import RunConfig
 
     content = flat_files["signal"].read_bytes()
     cut = tmp_path / "tail_missing.root"

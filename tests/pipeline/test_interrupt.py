@@ -41,7 +41,7 @@ DRIVER = """
 import sys
 import boostjet.pipeline.execute as execute
 import boostjet.pipeline.interrupt as interrupt
-from boostjet.pipeline.faults import DelayedProcessor
+from boostjet.testing.faults import DelayedProcessor
 from boostjet.processors.tagging import BoostedJetProcessor
 from boostjet.cli import console_script
 

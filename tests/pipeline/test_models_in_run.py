@@ -11,8 +11,8 @@ from coffea.nanoevents import NanoEventsFactory
 from coffea.processor import accumulate
 
 from boostjet.cli import main
+from boostjet.config import load_config
 from boostjet.models.inference import ModelRunner
-from boostjet.pipeline.config import load_config
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs, input_spec
 

@@ -12,8 +12,8 @@ import pytest
 import uproot
 import yaml
 
+from boostjet.config import load_config
 from boostjet.errors import ConfigError, HistogramError
-from boostjet.pipeline.config import load_config
 from boostjet.pipeline.execute import run
 from boostjet.pipeline.outputs import (
     MARKER,
@@ -30,7 +30,7 @@ from boostjet.pipeline.outputs import (
 @pytest.fixture(scope="module")
 def finished(flat_files, tmp_path_factory):
     """A run over signal + background written to a fresh run directory."""
-    from boostjet.pipeline.config import RunConfig
+    from boostjet.config import RunConfig
 
     config = RunConfig.model_validate(
         {

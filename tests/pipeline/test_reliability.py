@@ -17,9 +17,9 @@ from boostjet.cli import main
 from boostjet.errors import ConfigError
 from boostjet.pipeline.checkpoint import checkpoint_directory
 from boostjet.pipeline.execute import run
-from boostjet.pipeline.faults import FailingProcessor, InjectedFault
 from boostjet.pipeline.outputs import load_histograms, load_summary
 from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.testing.faults import FailingProcessor, InjectedFault
 
 REPO = Path(__file__).parents[2]
 

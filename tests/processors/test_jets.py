@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from boostjet.pipeline.config import Selection
+from boostjet.config import Selection
 from boostjet.processors.jets import (
     TRUTH_CLASSES,
     heavy_resonances,

@@ -6,8 +6,8 @@ import awkward as ak
 import numpy as np
 from test_delphes import SHARED, load, needs_shared
 
+from boostjet.config import RunConfig
 from boostjet.errors import InputDataError
-from boostjet.pipeline.config import RunConfig
 from boostjet.processors import tagging
 from boostjet.processors.constituents import CONSTITUENT_FEATURES
 from boostjet.processors.tagging import (

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from boostjet.models.preprocessing import FlatJetInputs, JetInputs, dense_stack
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.particlenet import LITE_BLOCKS, ParticleNetBackbone
+from boostjet.spec import InputSpec
 
 CONSTITUENT_FEATURES: tuple[str, ...] = (
     "E",

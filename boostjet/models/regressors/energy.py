@@ -22,8 +22,8 @@ from boostjet.models.regressors import (
     DenseJetEncoder,
     PointCloudJetEncoder,
 )
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.particlenet import LITE_BLOCKS
+from boostjet.spec import InputSpec
 
 #: Relative resolution σ/E of the untrained network, a sensible start for the likelihood.
 INITIAL_RELATIVE_SIGMA = 0.1

@@ -20,8 +20,8 @@ from boostjet.models.regressors import (
     DenseJetEncoder,
     PointCloudJetEncoder,
 )
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers.particlenet import LITE_BLOCKS
+from boostjet.spec import InputSpec
 
 IML_WIDTHS: tuple[int, ...] = (2048, 1024, 512, 256, 128)
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from boostjet.models.preprocessing import JetInputs, prime_batch_norm
-from boostjet.models.spec import InputSpec
+from boostjet.spec import InputSpec
 
 
 class Tagger(nn.Module):

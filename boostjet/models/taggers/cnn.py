@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from boostjet.models.preprocessing import Standardise, dense_stack, masked
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers import Tagger
+from boostjet.spec import InputSpec
 
 IMAGE_FEATURES: tuple[str, ...] = ("deta", "dphi", "pt")
 

@@ -22,8 +22,8 @@ from boostjet.models.preprocessing import (
     jet_frame,
     masked,
 )
-from boostjet.models.spec import InputSpec
 from boostjet.models.taggers import Tagger
+from boostjet.spec import InputSpec
 
 FOUR_MOMENTUM: tuple[str, ...] = ("E", "px", "py", "pz")
 MINKOWSKI: tuple[float, float, float, float] = (1.0, -1.0, -1.0, -1.0)

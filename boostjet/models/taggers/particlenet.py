@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from boostjet.models.preprocessing import Standardise, masked, safe_log
-from boostjet.models.spec import IMPACT_PARAMETERS, InputSpec
 from boostjet.models.taggers import Tagger
+from boostjet.spec import IMPACT_PARAMETERS, InputSpec
 
 KINEMATICS: tuple[str, ...] = ("E", "px", "py", "pt", "deta", "dphi")
 PARTICLE_TYPE: tuple[str, ...] = ("charge", "is_photon", "is_neutral_hadron")

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from boostjet.errors import ConfigError
-from boostjet.processors.constituents import CONSTITUENT_FEATURES
+from boostjet.spec import CONSTITUENT_FEATURES
 
 
 def _not_a_boolean(value: Any) -> Any:
