@@ -159,8 +159,8 @@ def _run(args: argparse.Namespace) -> int:
         if config.report and not args.no_report:
             from boostjet.analysis.report import write_report
 
-            write_report(run_dir)
-            say(f"report: {run_dir / 'report.md'}")
+            analysis = write_report(run_dir, log_notes=False)
+            say(f"report: {run_dir / 'report.md'} ({_notes(analysis)})")
     return 0
 
 
@@ -391,9 +391,16 @@ def _report(args: argparse.Namespace) -> int:
 
         pickled = histogram_io.load_histograms(args.run_dir, trust_pickle=True)
         histogram_io.write_histograms(args.run_dir / histogram_io.HISTOGRAMS, pickled)
-    write_report(args.run_dir)
-    console.print(f"report written to {args.run_dir / 'report.html'} and report.md")
+    analysis = write_report(args.run_dir, log_notes=False)
+    console.print(
+        f"report written to {args.run_dir / 'report.html'} and report.md ({_notes(analysis)})"
+    )
     return 0
+
+
+def _notes(analysis: dict[str, Any]) -> str:
+    count = len(analysis["warnings"])
+    return f"{count} note{'' if count == 1 else 's'} under Warnings" if count else "no notes"
 
 
 def add_report_parser(subparsers) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -90,15 +91,29 @@ class Comparison:
         return to_jsonable(self)
 
 
-def write_report(run_dir: str | Path, *, write_html: bool = True) -> dict[str, Any]:
+def write_report(
+    run_dir: str | Path, *, write_html: bool = True, log_notes: bool = True
+) -> dict[str, Any]:
     """Analyse a run directory from its saved histograms and write its report; see ``analyse_run``.
 
     Writes ``plots/``, ``report.md``, ``report.html`` (unless ``write_html`` is False) and the
-    ``analysis`` key of ``summary.json``; returns that ``analysis`` dictionary.
+    ``analysis`` key of ``summary.json``; returns that ``analysis`` dictionary, whose ``warnings``
+    are the report's notes. The analysis also logs each note (logger ``boostjet.analysis``) unless
+    ``log_notes`` is False: the command line shows their number, the report the notes.
     """
     from boostjet.analysis.run import analyse_run  # run.py builds on the blocks defined here
 
-    return analyse_run(Path(run_dir), write_html=write_html)
+    logger = logging.getLogger("boostjet.analysis")
+    if log_notes:
+        return analyse_run(Path(run_dir), write_html=write_html)
+    propagate, logger.propagate = logger.propagate, False
+    muted = logging.NullHandler()  # without any handler, logging's last resort prints them
+    logger.addHandler(muted)
+    try:
+        return analyse_run(Path(run_dir), write_html=write_html)
+    finally:
+        logger.removeHandler(muted)
+        logger.propagate = propagate
 
 
 def write_results(
