@@ -26,16 +26,12 @@ from boostjet.analysis import (
     scale_factors,
     tagger_performance,
 )
-from boostjet.analysis.report import write_report
-from boostjet.analysis.run import (
-    NO_DATA,
-    analyse_run,
-    dataset_metadata,
-    regressor_kinds,
-    tagger_signals,
-)
+from boostjet.analysis.report import analyse_run, write_report
+from boostjet.analysis.results import NO_DATA
+from boostjet.analysis.rundata import dataset_metadata, regressor_kinds, tagger_signals
 from boostjet.errors import HistogramError
-from boostjet.histogram_io import HISTOGRAMS, read_histograms, write_histograms
+from boostjet.histogram_io import read_histograms, write_histograms
+from boostjet.rundir import HISTOGRAMS
 
 TRUTH = ["qcd", "top", "w", "other", "data"]
 DATA_LOSS = 0.1  # fraction of data top jets that fail every tagger: SF = 0.9
