@@ -86,7 +86,7 @@ def _tagger_figures(
                 plots.plot_score_distributions(
                     run.hists,
                     tagger,
-                    directory / f"score_{_file_name(tagger)}",
+                    directory / _file_name(score_key(tagger)),  # named after its histogram
                     metadata=run.metadata,
                     text=f"{_sample(run, _simulation(run, score_key(tagger)))}\n"
                     f"{_pt_text(edges[0], edges[-1])}",

@@ -225,7 +225,8 @@ def resolution_table(
     metadata: Metadata | None = None,
     merge_abseta: bool = False,
 ) -> ResolutionTable:
-    """Scale and resolution per (pT, |η|) bin of ``response_{regressor}``, simulation only.
+    """Scale and resolution per (pT, |η|) bin of the regressor's response histogram, simulation
+    only.
 
     ``merge_abseta`` sums the |η| bins first (one column spanning the whole axis).
     """
@@ -268,7 +269,8 @@ def resolution_table(
 def pull_table(
     hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
 ) -> PullTable:
-    """Median, half width and ±1 coverage of ``pull_{regressor}`` per pT bin, simulation only."""
+    """Median, half width and ±1 coverage of the regressor's pull histogram per pT bin,
+    simulation only."""
     key = pull_key(regressor)
     h, values, variances = _simulation_projection(hists, key, PULL_AXES, metadata)
     values, variances = (a[inner_slice(h.axes["pt"])] for a in (values, variances))
@@ -296,7 +298,7 @@ def pull_table(
 def energy_resolution(
     hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
 ) -> ResolutionCurve:
-    """Scale and resolution per true-energy bin of ``energy_response_{regressor}``."""
+    """Scale and resolution per true-energy bin of the regressor's energy-response histogram."""
     key = energy_response_key(regressor)
     h, values, variances = _simulation_projection(hists, key, ENERGY_RESPONSE_AXES, metadata)
     energy_axis = h.axes["energy_true"]

@@ -177,7 +177,7 @@ def tagger_performance(
     working_point_targets: Sequence[float] = WORKING_POINT_TARGETS,
     coverage: float = ONE_SIGMA,
 ) -> TaggerPerformance:
-    """ROC per pT bin and inclusive, rejections and working points of ``score_{tagger}``.
+    """ROC per pT bin and inclusive, rejections and working points of the tagger's score histogram.
 
     Datasets flagged ``is_data`` in ``metadata`` are ignored; without metadata every dataset is
     used with weight 1 (data carry truth "data" and so never enter either class).
