@@ -99,7 +99,7 @@ def _print_run(result, run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from boostjet.analysis.report import skipped_text
+    from boostjet.analysis.document import skipped_text
     from boostjet.pipeline.progress import say
 
     table = Table("dataset", "events read", "processed", "skipped", "fat jets selected")
@@ -387,10 +387,11 @@ def _report(args: argparse.Namespace) -> int:
     from boostjet.analysis.report import write_report
 
     if args.trust_pickle:
-        from boostjet import histogram_io
+        from boostjet.histogram_io import write_histograms
+        from boostjet.rundir import HISTOGRAMS, load_histograms
 
-        pickled = histogram_io.load_histograms(args.run_dir, trust_pickle=True)
-        histogram_io.write_histograms(args.run_dir / histogram_io.HISTOGRAMS, pickled)
+        pickled = load_histograms(args.run_dir, trust_pickle=True)
+        write_histograms(args.run_dir / HISTOGRAMS, pickled)
     analysis = write_report(args.run_dir, log_notes=False)
     console.print(
         f"report written to {args.run_dir / 'report.html'} and report.md ({_notes(analysis)})"

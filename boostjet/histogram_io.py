@@ -5,14 +5,14 @@ The format is the field's serialisation of histograms (UHI, https://uhi.readthed
 dictionary of named histograms, with sparse storage (only the filled bins: a chunk fills few of
 them). Reading it parses JSON — never pickle — so a crafted file can fail to load but run nothing.
 
-A run directory holds ``histograms.uhi.json.gz`` (read by :func:`load_histograms`, for ``boostjet
-report`` and for users) beside ``histograms.pkl`` and ``histograms.root``. Without uhi's help::
+A run directory holds its histograms in this format (boostjet/rundir.py reads them back, for
+``boostjet report`` and for users) beside a pickle and a ROOT file. Without uhi's help::
 
     raw = json.load(gzip.open(path), object_hook=uhi.io.json.object_hook)
     hists = {name: hist.serialization.from_uhi(uhi.io.from_sparse(h)) for name, h in raw.items()}
 
 Checkpoints of interrupted runs (boostjet/pipeline/checkpoint.py) use :func:`encode` /
-:func:`decode` too. ``histograms.pkl`` is unpickled only on request (``boostjet report
+:func:`decode` too. The run directory's pickle is unpickled only on request (``boostjet report
 --trust-pickle``), because unpickling a file runs whatever code it names.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import pickle
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,9 +32,6 @@ import uhi.io.json
 from hist.serialization import from_uhi, to_uhi
 
 from boostjet.errors import HistogramError
-
-HISTOGRAMS = "histograms.uhi.json.gz"
-HISTOGRAMS_PICKLE = "histograms.pkl"
 
 
 def encode(histograms: Mapping[str, hist.Hist]) -> dict[str, Any]:
@@ -90,41 +86,3 @@ def read_histograms(path: Path) -> dict[str, hist.Hist]:
     except (ValueError, EOFError) as error:
         reason = str(error)
     raise HistogramError(f"{path} is not a readable UHI histogram file ({reason}).")
-
-
-def load_histograms(run_dir: str | Path, trust_pickle: bool = False) -> dict[str, hist.Hist]:
-    """The histograms of a finished run, from its ``histograms.uhi.json.gz``.
-
-    A run directory of an older boostjet has only ``histograms.pkl``: it is refused with a
-    sentence, or unpickled with ``trust_pickle`` (for run directories the caller trusts).
-    """
-    directory = Path(run_dir)
-    path, pickled = directory / HISTOGRAMS, directory / HISTOGRAMS_PICKLE
-    if path.is_file():
-        return read_histograms(path)
-    if not pickled.is_file():
-        raise HistogramError(
-            f"{directory} has no {HISTOGRAMS}; is it the output directory of a completed "
-            "`boostjet run`?"
-        )
-    if not trust_pickle:
-        raise HistogramError(
-            f"{directory} has {HISTOGRAMS_PICKLE} but no {HISTOGRAMS} (an older boostjet wrote "
-            "it), and unpickling a file runs any code it holds: if you trust who wrote it, run "
-            f"`boostjet report {directory} --trust-pickle`, else run `boostjet run` again."
-        )
-    return _unpickle(pickled)
-
-
-def _unpickle(path: Path) -> dict[str, hist.Hist]:
-    """The pickled ``dict[str, hist.Hist]`` at ``path`` (trusted by the caller)."""
-    try:
-        with path.open("rb") as stream:
-            histograms = pickle.load(stream)
-    except Exception as error:  # unpickling fails in many ways (EOF, missing class, bad opcode)
-        raise HistogramError(f"{path} cannot be unpickled ({type(error).__name__}).") from None
-    if not isinstance(histograms, Mapping) or not all(
-        isinstance(name, str) and isinstance(h, hist.Hist) for name, h in histograms.items()
-    ):
-        raise HistogramError(f"{path} does not hold a dictionary of hist.Hist histograms.")
-    return dict(histograms)

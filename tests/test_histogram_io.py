@@ -9,19 +9,17 @@ import hist
 import numpy as np
 import pytest
 
+from boostjet import histograms as booking
 from boostjet.errors import HistogramError
 from boostjet.histogram_io import (
-    HISTOGRAMS,
-    HISTOGRAMS_PICKLE,
     decode,
     encode,
     from_bytes,
-    load_histograms,
     read_histograms,
     to_bytes,
     write_histograms,
 )
-from boostjet.processors import histograms as booking
+from boostjet.rundir import HISTOGRAMS, HISTOGRAMS_PICKLE, load_histograms
 
 
 @pytest.fixture

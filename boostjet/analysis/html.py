@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from boostjet.analysis.report import Block, Bullets, Figure, Heading, Table, Text
+from boostjet.analysis.document import Block, Bullets, Figure, Heading, Table, Text
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;

@@ -28,14 +28,10 @@ from boostjet.analysis.efficiency import (
     simulation_datasets,
     summed,
 )
-from boostjet.analysis.resolution import (
-    EnergyResolutionFit,
-    ResolutionCurve,
-    ResolutionTable,
-    response_key,
-)
-from boostjet.analysis.roc import SCORE_AXES, TaggerPerformance, score_key
+from boostjet.analysis.resolution import EnergyResolutionFit, ResolutionCurve, ResolutionTable
+from boostjet.analysis.roc import TaggerPerformance
 from boostjet.analysis.scalefactors import ScaleFactor
+from boostjet.histograms import RESPONSE_AXES, SCORE_AXES, response_key, score_key
 
 EXPERIMENT = "boostjet"
 TRUTH_LABELS = {"top": "top", "w": "W", "qcd": "QCD", "other": "other (unmatched)"}
@@ -197,8 +193,8 @@ def plot_response(
         for regressor in regressors:
             key = response_key(regressor)
             h = get_histogram(hists, key)
-            require_axes(h, key, ("dataset", "pt", "abseta", "response"))
-            h = h.project("dataset", "pt", "abseta", "response")
+            require_axes(h, key, RESPONSE_AXES)
+            h = h.project(*RESPONSE_AXES)
             datasets = simulation_datasets(h, metadata)
             values, _ = summed(h, key, datasets, dataset_weights(h, key, datasets, metadata))
             pt_axis, eta_axis, response_axis = h.axes["pt"], h.axes["abseta"], h.axes["response"]

@@ -32,27 +32,20 @@ from boostjet.analysis.efficiency import (
     with_flow,
 )
 from boostjet.errors import HistogramError
+from boostjet.histograms import (
+    ENERGY_RESPONSE_AXES,
+    PULL_AXES,
+    RESPONSE_AXES,
+    energy_response_key,
+    pull_key,
+    response_key,
+)
 
 log = logging.getLogger(__name__)
 
 P16, P50, P84 = (float(stats.norm.cdf(x)) for x in (-1.0, 0.0, 1.0))
 SPARSITY_STEP = 0.05
 MIN_EFFECTIVE_JETS = 10.0
-
-
-def response_key(regressor: str) -> str:
-    """Key of a regressor's response histogram (axes dataset, pt, abseta, response)."""
-    return f"response_{regressor}"
-
-
-def pull_key(regressor: str) -> str:
-    """Key of a regressor's pull histogram (axes dataset, pt, pull)."""
-    return f"pull_{regressor}"
-
-
-def energy_response_key(regressor: str) -> str:
-    """Key of a regressor's response-vs-true-energy histogram (dataset, energy_true, response)."""
-    return f"energy_response_{regressor}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +70,20 @@ class ResolutionTable:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (arrays as lists, NaN as None)."""
         return to_jsonable(self)
+
+    def cell(self, i: int, j: int) -> dict[str, Any]:
+        """The numbers of pT bin ``i`` and |η| bin ``j``, JSON-ready (NaN as None)."""
+        return to_jsonable(
+            {
+                "pt_low": self.pt_edges[i],
+                "pt_high": self.pt_edges[i + 1],
+                "scale": self.scale[i, j],
+                "scale_error": self.scale_error[i, j],
+                "resolution": self.resolution[i, j],
+                "resolution_error": self.resolution_error[i, j],
+                "n_effective": self.n_effective[i, j],
+            }
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +150,10 @@ class EnergyResolutionFit:
         return relative_energy_resolution(np.asarray(energy, float), self.a, self.b, self.c)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (arrays as lists, NaN as None)."""
-        return to_jsonable(self)
+        """The fitted parameters with their errors, χ²/ndf and validity, JSON-ready (NaN as
+        None), as stored per regressor in summary.json."""
+        names = ("a", "a_error", "b", "b_error", "c", "c_error", "chi2", "ndf", "valid")
+        return to_jsonable({name: getattr(self, name) for name in names})
 
 
 def relative_energy_resolution(energy: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -216,14 +225,13 @@ def resolution_table(
     metadata: Metadata | None = None,
     merge_abseta: bool = False,
 ) -> ResolutionTable:
-    """Scale and resolution per (pT, |η|) bin of ``response_{regressor}``, simulation only.
+    """Scale and resolution per (pT, |η|) bin of the regressor's response histogram, simulation
+    only.
 
     ``merge_abseta`` sums the |η| bins first (one column spanning the whole axis).
     """
     key = response_key(regressor)
-    h, values, variances = _simulation_projection(
-        hists, key, ("dataset", "pt", "abseta", "response"), metadata
-    )
+    h, values, variances = _simulation_projection(hists, key, RESPONSE_AXES, metadata)
     pt_axis, eta_axis = h.axes["pt"], h.axes["abseta"]
     values, variances = (
         a[inner_slice(pt_axis)][:, inner_slice(eta_axis)] for a in (values, variances)
@@ -261,9 +269,10 @@ def resolution_table(
 def pull_table(
     hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
 ) -> PullTable:
-    """Median, half width and ±1 coverage of ``pull_{regressor}`` per pT bin, simulation only."""
+    """Median, half width and ±1 coverage of the regressor's pull histogram per pT bin,
+    simulation only."""
     key = pull_key(regressor)
-    h, values, variances = _simulation_projection(hists, key, ("dataset", "pt", "pull"), metadata)
+    h, values, variances = _simulation_projection(hists, key, PULL_AXES, metadata)
     values, variances = (a[inner_slice(h.axes["pt"])] for a in (values, variances))
     values, variances = (np.vstack([a, a.sum(axis=0, keepdims=True)]) for a in (values, variances))
     pull_axis = h.axes["pull"]
@@ -289,11 +298,9 @@ def pull_table(
 def energy_resolution(
     hists: Mapping[str, hist.Hist], regressor: str, *, metadata: Metadata | None = None
 ) -> ResolutionCurve:
-    """Scale and resolution per true-energy bin of ``energy_response_{regressor}``."""
+    """Scale and resolution per true-energy bin of the regressor's energy-response histogram."""
     key = energy_response_key(regressor)
-    h, values, variances = _simulation_projection(
-        hists, key, ("dataset", "energy_true", "response"), metadata
-    )
+    h, values, variances = _simulation_projection(hists, key, ENERGY_RESPONSE_AXES, metadata)
     energy_axis = h.axes["energy_true"]
     values, variances = values[inner_slice(energy_axis)], variances[inner_slice(energy_axis)]
     values, variances = (with_flow(a, h.axes["response"]) for a in (values, variances))

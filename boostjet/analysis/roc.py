@@ -29,17 +29,12 @@ from boostjet.analysis.efficiency import (
     with_flow,
 )
 from boostjet.errors import HistogramError
+from boostjet.histograms import SCORE_AXES, is_baseline, score_key
 
 log = logging.getLogger(__name__)
 
 REJECTION_TARGETS = (0.3, 0.5)
 WORKING_POINT_TARGETS = (0.3, 0.5, 0.7)
-SCORE_AXES = ("dataset", "truth", "pt", "score")
-
-
-def score_key(tagger: str) -> str:
-    """Key of a tagger's score histogram in the saved dictionary."""
-    return f"score_{tagger}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +52,19 @@ class Rejection:
     value: float
     lower: float
     upper: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers (inf as None); the signal efficiency is the key they are filed
+        under (see :meth:`RocCurve.to_dict`)."""
+        return to_jsonable(
+            {
+                "value": self.value,
+                "lower": self.lower,
+                "upper": self.upper,
+                "threshold": self.threshold,
+                "eff_background": self.eff_background,
+            }
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +97,23 @@ class RocCurve:
                 return rejection
         raise KeyError(f"no rejection at ε_S = {eff_signal} (have {self.rejections})")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The curve's numbers, JSON-ready (NaN and inf as None), without the per-threshold
+        arrays: the rejections are keyed by their signal efficiency."""
+        return to_jsonable(
+            {
+                "pt_low": self.pt_low,
+                "pt_high": self.pt_high,
+                "valid": self.valid,
+                "auc": self.auc,
+                "balanced_accuracy": self.accuracy,
+                "balanced_accuracy_threshold": self.accuracy_threshold,
+                "signal_yield": self.signal_yield,
+                "background_yield": self.background_yield,
+                "rejection": {f"{r.eff_signal:g}": r.to_dict() for r in self.rejections},
+            }
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class WorkingPoint:
@@ -99,6 +124,17 @@ class WorkingPoint:
     threshold: float
     eff_signal: float
     eff_background: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers; the name is the key they are filed under."""
+        return to_jsonable(
+            {
+                "target_eff_signal": self.target_eff_signal,
+                "threshold": self.threshold,
+                "eff_signal": self.eff_signal,
+                "eff_background": self.eff_background,
+            }
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +151,19 @@ class TaggerPerformance:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (arrays as lists, NaN and inf as None)."""
-        return to_jsonable(self)
+        """JSON-ready summary (NaN and inf as None), as stored per tagger in summary.json: the
+        classes, whether the tagger is a baseline, the whole-pT curve's numbers, the working
+        points by name and the curve of each pT bin."""
+        return to_jsonable(
+            {
+                "signal": self.signal,
+                "background": self.background,
+                "baseline": is_baseline(self.tagger),
+                **self.inclusive.to_dict(),
+                "working_points": {wp.name: wp.to_dict() for wp in self.working_points},
+                "per_pt": [curve.to_dict() for curve in self.per_pt],
+            }
+        )
 
 
 def tagger_performance(
@@ -130,7 +177,7 @@ def tagger_performance(
     working_point_targets: Sequence[float] = WORKING_POINT_TARGETS,
     coverage: float = ONE_SIGMA,
 ) -> TaggerPerformance:
-    """ROC per pT bin and inclusive, rejections and working points of ``score_{tagger}``.
+    """ROC per pT bin and inclusive, rejections and working points of the tagger's score histogram.
 
     Datasets flagged ``is_data`` in ``metadata`` are ignored; without metadata every dataset is
     used with weight 1 (data carry truth "data" and so never enter either class).

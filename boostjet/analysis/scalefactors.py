@@ -35,8 +35,9 @@ from boostjet.analysis.efficiency import (
     to_jsonable,
     with_flow,
 )
-from boostjet.analysis.roc import SCORE_AXES, WorkingPoint, score_key
+from boostjet.analysis.roc import WorkingPoint
 from boostjet.errors import HistogramError
+from boostjet.histograms import DATA_TRUTH, SCORE_AXES, score_key
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,25 @@ class ScaleFactor:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (arrays as lists, NaN and inf as None)."""
-        return to_jsonable(self)
+        """JSON-ready summary (arrays as lists, NaN and inf as None), as stored per tagger and
+        working point in summary.json: SF and both efficiencies per pT bin, and what was used."""
+        return to_jsonable(
+            {
+                "signal": self.signal,
+                "threshold": self.threshold,
+                "pt_edges": self.pt_edges,
+                "value": self.value,
+                "error": self.error,
+                "eff_mc": self.eff_mc.value,
+                "eff_mc_error": self.eff_mc.error,
+                "eff_data": self.eff_data.value,
+                "eff_data_error": self.eff_data.error,
+                "background_subtracted": self.background_subtracted,
+                "background_classes": self.background_classes,
+                "data_datasets": self.data_datasets,
+                "mc_datasets": self.mc_datasets,
+            }
+        )
 
 
 def scale_factors(
@@ -135,7 +153,7 @@ def scale_factor(
     if signal not in h.axes["truth"]:
         raise HistogramError(f"Histogram '{key}' has no truth class {signal!r}.")
     if background_classes is None:
-        background_classes = [t for t in h.axes["truth"] if t not in (signal, "data")]
+        background_classes = [t for t in h.axes["truth"] if t not in (signal, DATA_TRUTH)]
 
     edge_index, edge_message = _edge_index(h.axes["score"], threshold)
     if edge_message:

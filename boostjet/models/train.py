@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from boostjet.config import Truth
 from boostjet.errors import ConfigError
+from boostjet.histograms import TRUTH_CLASSES
 from boostjet.models import losses
 from boostjet.models.export import describe_model, export_model
 from boostjet.models.registry import MODELS, build_model
 from boostjet.pipeline.trainingdata import load_manifest
-from boostjet.processors.jets import TRUTH_CLASSES
 from boostjet.spec import InputSpec
 
 #: Mass regressors train on the jets a run evaluates them on: generator-level soft-drop masses

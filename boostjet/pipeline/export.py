@@ -23,12 +23,12 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents import NanoEventsFactory
 
+from boostjet.histograms import TRUTH_CLASSES
 from boostjet.pipeline.execute import DatasetAccount, Skipped, guarded_call
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
 from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
-from boostjet.processors.jets import TRUTH_CLASSES
 from boostjet.processors.tagging import JET_FEATURES, JetInputs, build_jet_inputs
 
 MANIFEST = "manifest.json"

@@ -37,15 +37,13 @@ import hist
 import uproot
 import yaml
 
-from boostjet.errors import ConfigError, HistogramError
-from boostjet.histogram_io import HISTOGRAMS, HISTOGRAMS_PICKLE, write_histograms
-from boostjet.histogram_io import load_histograms as load_histograms
+from boostjet.errors import ConfigError
+from boostjet.histogram_io import write_histograms
+from boostjet.histograms import CUT_BASED
 from boostjet.pipeline.execute import RunResult
 from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.rundir import CONFIG, HISTOGRAMS, HISTOGRAMS_PICKLE, HISTOGRAMS_ROOT, SUMMARY
 
-HISTOGRAMS_ROOT = "histograms.root"
-SUMMARY = "summary.json"
-CONFIG = "config.yaml"
 #: Marks a directory as written by boostjet; it holds {"written_by": "boostjet <command>"}.
 MARKER = ".boostjet-output"
 #: Packages whose versions go into summary.json.
@@ -242,7 +240,7 @@ def _tagger_signal(model) -> str | None:
 
 def taggers(config) -> dict[str, str | None]:
     """Tagger name → signal class, for every ``score_<tagger>`` histogram of the processor."""
-    cut_based = {"cut_based_top": "top", "cut_based_w": "w"}
+    cut_based = {name: signal for signal, name in CUT_BASED.items()}
     models = {m.name: m for m in config.models}
     return {
         name: cut_based[name] if name in cut_based else _tagger_signal(models[name])
@@ -312,27 +310,3 @@ def write_outputs(directory: Path, config, result: RunResult, overwrite: bool = 
         resolved = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
         (stage / CONFIG).write_text(resolved)
     return directory
-
-
-# --- reading back ----------------------------------------------------------------------------
-
-
-def _existing(run_dir: Path, name: str) -> Path:
-    path = Path(run_dir) / name
-    if not path.is_file():
-        raise HistogramError(
-            f"{run_dir} has no {name}; is it the output directory of a boostjet run?"
-        )
-    return path
-
-
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The summary.json of a finished run."""
-    path = _existing(Path(run_dir), SUMMARY)
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise HistogramError(f"{path} is not valid JSON ({error}).") from None
-    if not isinstance(content, dict) or "datasets" not in content:
-        raise HistogramError(f"{path} is not a boostjet run summary (no 'datasets').")
-    return content

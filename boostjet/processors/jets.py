@@ -8,9 +8,6 @@ import numpy as np
 from boostjet.kinematics import delta_phi
 from boostjet.processors.delphes import require_finite
 
-#: Truth classes, in the order of the integer ``label`` the processor stores.
-TRUTH_CLASSES = ("qcd", "top", "w", "other")
-
 _TOP, _W, _Z, _H = 6, 24, 23, 25
 #: Longest chain of recoil copies (t → t → t …) followed to reach a resonance's last copy.
 _MAX_COPIES = 32
@@ -170,7 +167,7 @@ def _any_per_jet(condition: np.ndarray, jet: np.ndarray, n_jets: int) -> np.ndar
 
 
 def truth_labels(jets: ak.Array, resonances: ak.Array, radius: float) -> ak.Array:
-    """Index into :data:`TRUTH_CLASSES` for every jet (``events * jets``).
+    """Index into :data:`boostjet.histograms.TRUTH_CLASSES` for every jet (``events * jets``).
 
     top: a hadronic top and its three quarks within ΔR < R of the jet axis; w: a hadronic W/Z
     (including the W of a top whose b lies outside) with both quarks inside; other: any other jet

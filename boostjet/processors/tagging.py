@@ -9,8 +9,8 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from boostjet import histograms
 from boostjet.errors import InputDataError, ModelError
-from boostjet.processors import histograms
 from boostjet.processors.constituents import (
     FlatConstituents,
     LeadingConstituents,
@@ -221,19 +221,20 @@ class BoostedJetProcessor(processor.ProcessorABC):
 
     @property
     def taggers(self) -> list[str]:
-        return ["cut_based_top", "cut_based_w"] + [
+        return [*histograms.CUT_BASED.values()] + [
             m.name for m in self.config.models if m.task == "tagger"
         ]
 
     @property
     def regressors(self) -> dict[str, str]:
         """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy)."""
-        kinds = {"mass_sd": "mass", "energy_reco": "energy"}
+        kinds = {histograms.MASS_BASELINE: "mass", histograms.ENERGY_BASELINE: "energy"}
         for model in self.config.models:
             if model.task == "mass":
                 kinds[model.name] = "mass"
             elif model.task == "energy":
-                kinds |= {model.name: "energy", f"energy_linear_{model.name}": "energy"}
+                linear = histograms.linear_calibration_name(model.name)
+                kinds |= {model.name: "energy", linear: "energy"}
         return kinds
 
     @property
@@ -262,22 +263,24 @@ class BoostedJetProcessor(processor.ProcessorABC):
         sd_mass = ak.to_numpy(jets.sd_mass)
         window = self.config.cut_based
         scores = {
-            "cut_based_top": cut_based_score(
+            histograms.CUT_BASED["top"]: cut_based_score(
                 sd_mass, ak.to_numpy(jets.tau32), window.top_mass_window
             ),
-            "cut_based_w": cut_based_score(sd_mass, ak.to_numpy(jets.tau21), window.w_mass_window),
+            histograms.CUT_BASED["w"]: cut_based_score(
+                sd_mass, ak.to_numpy(jets.tau21), window.w_mass_window
+            ),
         }
         predictions = {
-            "mass_sd": (sd_mass, "mass"),
-            "energy_reco": (ak.to_numpy(jets.energy), "energy"),
+            histograms.MASS_BASELINE: (sd_mass, "mass"),
+            histograms.ENERGY_BASELINE: (ak.to_numpy(jets.energy), "energy"),
         }
         sigmas: dict[str, np.ndarray] = {}
         if len(pt) and self.config.models:
             predictions |= self._evaluate_models(inputs, scores, sigmas, chunk_name(events))
         for name, score in scores.items():
-            hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)
+            hists[histograms.score_key(name)].fill(dataset=dataset, truth=truth, pt=pt, score=score)
         for name in histograms.CONTROL_VARIABLES:
-            hists[f"control_{name}"].fill(
+            hists[histograms.control_key(name)].fill(
                 dataset=dataset, truth=truth, pt=pt, **{name: ak.to_numpy(jets[name])}
             )
         if not settings.is_data:
@@ -312,7 +315,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
                 sigmas[model.name] = output[:, 1]
                 offset, slope = runner.metadata.training["linear_calibration"]
                 linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
-                predictions[f"energy_linear_{model.name}"] = (linear, "energy")
+                predictions[histograms.linear_calibration_name(model.name)] = (linear, "energy")
         return predictions
 
     def _fill_responses(self, hists, dataset, jets, predictions, sigmas) -> None:
@@ -323,16 +326,16 @@ class BoostedJetProcessor(processor.ProcessorABC):
             floor = self.config.truth.mass_target_min if kind == "mass" else 0.0
             valid = np.isfinite(target) & (target > floor)
             response = predicted[valid] / target[valid]
-            hists[f"response_{name}"].fill(
+            hists[histograms.response_key(name)].fill(
                 dataset=dataset, pt=pt[valid], abseta=abseta[valid], response=response
             )
-            if f"energy_response_{name}" in hists:
-                hists[f"energy_response_{name}"].fill(
+            if histograms.energy_response_key(name) in hists:
+                hists[histograms.energy_response_key(name)].fill(
                     dataset=dataset, energy_true=target[valid], response=response
                 )
             if name in sigmas:
                 pull = (predicted[valid] - target[valid]) / sigmas[name][valid]
-                hists[f"pull_{name}"].fill(dataset=dataset, pt=pt[valid], pull=pull)
+                hists[histograms.pull_key(name)].fill(dataset=dataset, pt=pt[valid], pull=pull)
 
     def postprocess(self, accumulator):
         return accumulator

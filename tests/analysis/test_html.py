@@ -3,8 +3,8 @@
 import base64
 import re
 
+from boostjet.analysis.document import Bullets, Figure, Heading, Table, Text
 from boostjet.analysis.html import render_html
-from boostjet.analysis.report import Bullets, Figure, Heading, Table, Text
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 

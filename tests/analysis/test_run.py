@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import hist
@@ -22,20 +24,17 @@ import pytest
 from boostjet.analysis import (
     energy_resolution,
     fit_energy_resolution,
+    report,
     resolution_table,
     scale_factors,
     tagger_performance,
 )
-from boostjet.analysis.report import write_report
-from boostjet.analysis.run import (
-    NO_DATA,
-    analyse_run,
-    dataset_metadata,
-    regressor_kinds,
-    tagger_signals,
-)
+from boostjet.analysis.report import analyse_run, write_report
+from boostjet.analysis.results import NO_DATA
+from boostjet.analysis.rundata import dataset_metadata, regressor_kinds, tagger_signals
 from boostjet.errors import HistogramError
-from boostjet.histogram_io import HISTOGRAMS, read_histograms, write_histograms
+from boostjet.histogram_io import read_histograms, write_histograms
+from boostjet.rundir import HISTOGRAMS
 
 TRUTH = ["qcd", "top", "w", "other", "data"]
 DATA_LOSS = 0.1  # fraction of data top jets that fail every tagger: SF = 0.9
@@ -217,11 +216,31 @@ def _energy_histogram() -> hist.Hist:
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory) -> tuple[Path, dict, dict]:
-    """The full toy analysed once: (run directory, summary before, returned analysis)."""
-    directory = make_toy_run(tmp_path_factory.mktemp("full") / "run")
+def full_toy(tmp_path_factory) -> Path:
+    """The full toy run directory, before any analysis (copy it: the analysis writes into it)."""
+    return make_toy_run(tmp_path_factory.mktemp("full") / "run")
+
+
+def _analysed_copy(toy: Path, directory: Path) -> tuple[Path, dict, dict]:
+    """(run directory, summary before, returned analysis) of a copy of ``toy`` analysed."""
+    shutil.copytree(toy, directory)
     before = json.loads((directory / "summary.json").read_text())
     return directory, before, analyse_run(directory)
+
+
+@pytest.fixture(scope="module")
+def full_run(full_toy, tmp_path_factory) -> tuple[Path, dict, dict]:
+    """The full toy analysed once with every figure: (run directory, summary before, analysis)."""
+    return _analysed_copy(full_toy, tmp_path_factory.mktemp("figures") / "run")
+
+
+@pytest.fixture(scope="module")
+def full_numbers(full_toy, tmp_path_factory) -> tuple[Path, dict, dict]:
+    """As ``full_run`` without drawing the figures (most of the time), for tests of numbers and
+    report text: the report then has no figures, the numbers are the same."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "make_figures", lambda run, results: defaultdict(list))
+        return _analysed_copy(full_toy, tmp_path_factory.mktemp("numbers") / "run")
 
 
 def close(got, expected) -> None:
@@ -263,8 +282,8 @@ def test_writes_reports_plots_and_keeps_the_summary(full_run):
         assert text in markdown
 
 
-def test_numbers_equal_those_of_the_analysis_functions(full_run):
-    directory, before, analysis = full_run
+def test_numbers_equal_those_of_the_analysis_functions(full_numbers):
+    directory, before, analysis = full_numbers
     hists = read_histograms(directory / HISTOGRAMS)
     metadata = before["datasets"]
     for tagger, signal in before["taggers"].items():
@@ -297,8 +316,8 @@ def test_numbers_equal_those_of_the_analysis_functions(full_run):
     close([got["a"], got["b"], got["c"]], [fit.a, fit.b, fit.c])
 
 
-def test_toy_data_gives_scale_factor_0p9(full_run):
-    _, _, analysis = full_run
+def test_toy_data_gives_scale_factor_0p9(full_numbers):
+    _, _, analysis = full_numbers
     assert sorted(analysis["scale_factors"]) == ["cut_based_top", "particlenet"]
     for points in analysis["scale_factors"].values():
         assert sorted(points) == ["eS30", "eS50", "eS70"]
@@ -312,8 +331,8 @@ def test_toy_data_gives_scale_factor_0p9(full_run):
     assert any("No data dataset for signal 'w'" in n for n in analysis["scale_factor_notes"])
 
 
-def test_networks_against_baselines(full_run):
-    directory, _, analysis = full_run
+def test_networks_against_baselines(full_numbers):
+    directory, _, analysis = full_numbers
     assert analysis["recommended"] == {
         "top": "particlenet",
         "w": "cut_based_w",

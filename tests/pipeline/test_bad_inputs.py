@@ -209,7 +209,7 @@ def test_an_unknown_executor_is_refused_by_the_parser(capsys):
 def test_a_file_with_duplicate_branch_names_runs(shared_delphes, tmp_path):
     """uproot-issue513.root has two top-level branches named `Particle` (GenParticle, then a Jet
     class); the first is used (coffea warns) and its `Jet` collection runs as fat jets."""
-    from boostjet.pipeline.outputs import load_summary
+    from boostjet.rundir import load_summary
 
     content = {
         "name": "dup",
@@ -344,7 +344,7 @@ def test_bad_content_under_skip_bad_files_is_skipped_listed_and_accounted(
     """Every case of CONTENT_CASES in one run: each file's chunk 40–80 skipped with its sentence
     in summary.json and on the terminal; events read = processed + skipped. (report.md: in
     test_a_corrupt_basket_under_skip_bad_files_is_skipped_and_reported.)"""
-    from boostjet.pipeline.outputs import load_summary
+    from boostjet.rundir import load_summary
 
     paths = {case: broken_flat_file(broken) for case, (broken, _, _) in CONTENT_CASES.items()}
     config = _content_config(tmp_path, [str(p) for p in paths.values()], True, skip_bad_files=True)
@@ -401,8 +401,8 @@ def test_a_corrupt_basket_under_skip_bad_files_is_skipped_and_reported(
     listed in summary.json, report.md and on the terminal."""
     from collections import defaultdict
 
-    from boostjet.analysis import run as analysis
-    from boostjet.pipeline.outputs import load_summary
+    from boostjet.analysis import report as analysis
+    from boostjet.rundir import load_summary
 
     # drawing the plots is most of a report's time and not what is tested here
     monkeypatch.setattr(analysis, "make_figures", lambda run, results: defaultdict(list))
@@ -547,7 +547,7 @@ def test_a_model_returning_nan_stops_the_run_naming_chunk_and_model(
     )
     assert line.startswith(prefix) and line.endswith(" jets.")
     assert main(["run", str(config), "--skip-bad-files"]) == 0
-    from boostjet.pipeline.outputs import load_summary
+    from boostjet.rundir import load_summary
 
     sig = load_summary(tmp_path / "outputs" / "content")["datasets"]["sig"]
     assert (sig["events_read"], sig["events_processed"], sig["events_skipped"]) == (100, 60, 40)

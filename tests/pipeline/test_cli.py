@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from boostjet.cli import build_parser, config_overrides, main
-from boostjet.pipeline.outputs import load_histograms, load_summary
+from boostjet.rundir import load_histograms, load_summary
 
 REPO = Path(__file__).parents[2]
 BOOSTJET = str(Path(sys.executable).with_name("boostjet"))
@@ -204,7 +204,7 @@ def test_a_file_read_twice_is_a_warning_on_screen_in_the_summary_and_in_the_repo
     tests/analysis/test_run.py checks that the summary's warnings reach report.md."""
     import uproot
 
-    from boostjet.analysis.run import load_run
+    from boostjet.analysis.rundata import load_run
 
     signal = str(flat_files["signal"])
     copy = tmp_path / "copy.root"

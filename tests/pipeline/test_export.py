@@ -13,11 +13,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from boostjet.errors import ConfigError
+from boostjet.histograms import TRUTH_CLASSES
 from boostjet.pipeline.export import export_dataset, read_chunk
 from boostjet.pipeline.fileset import Chunk
 from boostjet.pipeline.trainingdata import ChunkShuffleSampler, JetDataset
 from boostjet.processors.constituents import CONSTITUENT_FEATURES
-from boostjet.processors.jets import TRUTH_CLASSES
 from boostjet.processors.tagging import JET_FEATURES, build_jet_inputs
 
 CHUNKSIZE = 35

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from boostjet.cli import main
-from boostjet.pipeline.outputs import load_summary
+from boostjet.rundir import load_summary
 
 REPO = Path(__file__).parents[2]
 DELAY = 3.0

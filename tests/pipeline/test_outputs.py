@@ -17,14 +17,13 @@ from boostjet.errors import ConfigError, HistogramError
 from boostjet.pipeline.execute import run
 from boostjet.pipeline.outputs import (
     MARKER,
-    load_histograms,
-    load_summary,
     output_lock,
     root_objects,
     run_directory,
     staged_directory,
     write_outputs,
 )
+from boostjet.rundir import load_histograms, load_summary
 
 
 @pytest.fixture(scope="module")

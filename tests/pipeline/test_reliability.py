@@ -17,8 +17,8 @@ from boostjet.cli import main
 from boostjet.errors import ConfigError
 from boostjet.pipeline.checkpoint import checkpoint_directory
 from boostjet.pipeline.execute import run
-from boostjet.pipeline.outputs import load_histograms, load_summary
 from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.rundir import load_histograms, load_summary
 from boostjet.testing.faults import FailingProcessor, InjectedFault
 
 REPO = Path(__file__).parents[2]

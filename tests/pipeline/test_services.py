@@ -18,7 +18,7 @@ import uproot
 import yaml
 
 from boostjet.cli import main
-from boostjet.pipeline.outputs import SUMMARY, load_histograms
+from boostjet.rundir import SUMMARY, load_histograms
 
 pytestmark = pytest.mark.services
 

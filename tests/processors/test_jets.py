@@ -6,8 +6,8 @@ import awkward as ak
 import numpy as np
 
 from boostjet.config import Selection
+from boostjet.histograms import TRUTH_CLASSES
 from boostjet.processors.jets import (
-    TRUTH_CLASSES,
     heavy_resonances,
     match_generator_jets,
     select_fat_jets,
