@@ -9,7 +9,6 @@ retries a refused connection for minutes (``XRD_CONNECTIONRETRY`` × ``XRD_CONNE
 
 from __future__ import annotations
 
-import functools
 import socket
 import warnings
 from urllib.parse import urlsplit
@@ -45,14 +44,18 @@ def server(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
 
 
-@functools.cache
+#: Servers that accepted a connection in this process (a refusal is asked again next time).
+_reachable: set[str] = set()
+
+
 def _unreachable(address: str) -> str | None:
     """Why the server ``scheme://host:port`` does not accept a TCP connection, or None."""
     parts = urlsplit(address)
-    if parts.port is None:  # object stores (s3://, gs://): their client knows where to go
+    if parts.port is None or address in _reachable:  # s3://, gs://: their client knows the way
         return None
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_TIMEOUT):
+            _reachable.add(address)
             return None
     except OSError as error:
         return error.strerror or type(error).__name__
