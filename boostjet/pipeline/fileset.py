@@ -21,11 +21,10 @@ import uproot
 from boostjet.errors import ConfigError, InputFileError
 from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.progress import say
+from boostjet.pipeline.remote import expand_glob, is_glob, is_remote, remote_problem
 
 #: Parallel pre-flight opens (I/O bound; helps most for remote files).
 _PREFLIGHT_THREADS = 8
-_REMOTE_PREFIXES = ("root://", "http://", "https://", "s3://", "gs://", "davs://", "xroot://")
-_GLOB_CHARACTERS = "*?["
 
 
 @dataclass(frozen=True)
@@ -67,22 +66,19 @@ class Chunk:
 Fileset = dict[str, list[InputFile]]
 
 
-def _is_remote(path: str) -> bool:
-    return path.startswith(_REMOTE_PREFIXES)
-
-
 def expand_files(dataset: str, patterns: list[str]) -> Counter[str]:
-    """Files of a dataset, globs expanded relative to the current directory: each path once, in
-    order, with the number of times the patterns name it (repeats are read once).
+    """Files of a dataset, globs expanded relative to the current directory or on their XRootD
+    server: each path once, in order, with the number of times the patterns name it (repeats are
+    read once).
 
     A glob that matches nothing is a configuration error; a plain path is kept even when it does
     not exist, so that the pre-flight check reports it as a missing file.
     """
     files: Counter[str] = Counter()
     for pattern in patterns:
-        if _is_remote(pattern):
-            matches = [pattern]
-        elif any(c in pattern for c in _GLOB_CHARACTERS):
+        if is_remote(pattern):
+            matches = expand_glob(dataset, pattern) if is_glob(pattern) else [pattern]
+        elif is_glob(pattern):
             matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
             if not matches:
                 raise ConfigError(
@@ -90,7 +86,7 @@ def expand_files(dataset: str, patterns: list[str]) -> Counter[str]:
                 )
         else:
             matches = [os.path.expanduser(pattern)]
-        files.update(match if _is_remote(match) else os.path.abspath(match) for match in matches)
+        files.update(match if is_remote(match) else os.path.abspath(match) for match in matches)
     return files
 
 
@@ -127,7 +123,7 @@ def open_tree(path: str, tree_name: str, option: str = "tree") -> Iterator:
     Raises :class:`InputFileError` for a missing, non-ROOT, truncated or corrupt file and for a
     missing tree (naming ``option``, the setting that chose the tree).
     """
-    problem = None if _is_remote(path) else _local_problem(path)
+    problem = remote_problem(path) if is_remote(path) else _local_problem(path)
     if problem:
         raise InputFileError(problem)
     try:
@@ -135,7 +131,7 @@ def open_tree(path: str, tree_name: str, option: str = "tree") -> Iterator:
     except Exception as error:  # uproot raises many types for damaged files
         raise InputFileError(_unreadable(path, error)) from None
     with file:
-        size = None if _is_remote(path) else os.path.getsize(path)
+        size = None if is_remote(path) else os.path.getsize(path)
         if size is not None and size < file.file.fEND:
             raise InputFileError(
                 f"{path} is truncated: it has {size} of the {file.file.fEND} bytes it announces."
@@ -204,7 +200,7 @@ def build_fileset(config) -> Fileset:
 
 
 def _identity(path: str) -> str:
-    return path if _is_remote(path) else os.path.realpath(path)
+    return path if is_remote(path) else os.path.realpath(path)
 
 
 def repeated_inputs(fileset: Fileset) -> list[str]:

@@ -18,6 +18,8 @@ import uproot
 import yaml
 
 from boostjet.cli import main
+from boostjet.errors import ConfigError
+from boostjet.pipeline.fileset import expand_files
 from boostjet.rundir import SUMMARY, load_histograms
 
 pytestmark = pytest.mark.services
@@ -47,9 +49,7 @@ def test_info_describes_a_file_read_over_root_protocol(xrootd_server, capsys):
 def test_info_on_a_missing_remote_file_is_one_sentence(xrootd_server, capsys):
     missing = xrootd_server.root("missing.root")
     assert main(["info", missing]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith(f"error: {missing} ")
-    assert "Traceback" not in error
+    assert capsys.readouterr().err == f"error: input file {missing} does not exist.\n"
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -170,3 +170,83 @@ def test_two_slurm_jobs_connect_two_dask_workers_on_localhost(slurm_cluster, tmp
     )
     assert not list(Path.cwd().glob("slurm-*.out"))
     assert _queue_empties(timeout=30), "closing the cluster left its SLURM jobs behind"
+
+
+# --- remote inputs: globs, missing files, unreachable servers ---------------------------------
+
+
+def test_a_glob_on_xrootd_expands_to_the_servers_files(xrootd_server):
+    expanded = expand_files("mc", [xrootd_server.root("*_mc.root")])
+    names = ("qcd_mc.root", "ttbar_mc.root", "wjets_mc.root")
+    assert list(expanded.items()) == [(xrootd_server.root(name), 1) for name in names]
+
+
+@pytest.mark.parametrize(
+    ("route", "pattern", "problem"),
+    [
+        ("root", "nothing_*.root", "matches no file."),
+        ("http", "*_mc.root", "globs are expanded on local paths and root:// URLs only"),
+    ],
+)
+def test_a_remote_glob_that_cannot_be_expanded_is_a_config_error(
+    xrootd_server, route, pattern, problem
+):
+    url = getattr(xrootd_server, route)(pattern)
+    with pytest.raises(ConfigError) as caught:
+        expand_files("mc", [url])
+    assert str(caught.value).startswith(f"datasets.mc.files: the pattern '{url}' ") or (
+        str(caught.value).startswith(f"datasets.mc.files: '{url}' is a glob on a http:// URL")
+    )
+    assert problem in str(caught.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def bad_remote(xrootd_server):
+    """name → (URL, the sentence boostjet gives for it)."""
+    missing = xrootd_server.root("missing.root")
+    port = _free_port()  # closed again: nothing listens there
+    unreachable = f"root://127.0.0.1:{port}//data/ttbar.root"
+    return {
+        "missing": (missing, f"input file {missing} does not exist."),
+        "missing over http": (
+            xrootd_server.http("missing.root"),
+            f"input file {xrootd_server.http('missing.root')} does not exist.",
+        ),
+        "unreachable": (
+            unreachable,
+            f"cannot reach the server root://127.0.0.1:{port} of input file {unreachable} "
+            "(Connection refused).",
+        ),
+        "unreachable glob": (
+            f"root://127.0.0.1:{port}//data/*.root",
+            f"cannot reach the server root://127.0.0.1:{port} of input file "
+            f"root://127.0.0.1:{port}//data/*.root (Connection refused).",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "missing over http", "unreachable", "unreachable glob"]
+)
+def test_a_bad_remote_input_is_one_sentence_or_skipped_and_accounted(
+    xrootd_server, bad_remote, case, tmp_path, capsys
+):
+    url, sentence = bad_remote[case]
+    good = {name: xrootd_server.root(name) for name in SAMPLES}
+    files = {"ttbar": url, "qcd": good["qcd_mc.root"], "wjets": good["wjets_mc.root"]}
+    files["data"] = good["data_like.root"]
+    tmp_path.joinpath("run").mkdir()
+    config = str(_write_config(tmp_path / "run", files))
+    assert main(["run", config, "--no-report"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {sentence}"
+    assert main(["run", config, "--no-report", "--skip-bad-files"]) == 0
+    ttbar = json.loads((tmp_path / "run" / "run" / SUMMARY).read_text())["datasets"]["ttbar"]
+    assert [(s["file"], s["reason"]) for s in ttbar["skipped"]] == [(url, sentence)]
+    assert (ttbar["events_read"], ttbar["events_processed"]) == (0, 0)
+    assert main(["info", url]) == 2 or case == "unreachable glob"
