@@ -21,7 +21,7 @@ from boostjet.errors import GenerationError
 from boostjet.generation.clustering import silence_fastjet_banner
 from boostjet.generation.detector import card_named
 from boostjet.generation.options import GenerationOptions
-from boostjet.generation.processes import pythia_settings, start_pythia
+from boostjet.generation.processes import pythia_settings, start_pythia, weight_columns
 from boostjet.generation.simulation import MB_TO_PB, JetThresholds, StepTimer, simulate_batch
 from boostjet.generation.writer import FlatDelphesWriter
 
@@ -79,6 +79,7 @@ def run_task(task: Task) -> TaskResult:
         seed=pythia_seed,
     )
     pythia = start_pythia(settings)
+    columns = weight_columns(pythia)
     rng = np.random.default_rng(detector_sequence)
     thresholds = JetThresholds(options.fatjet_pt_min, options.jet_pt_min, options.genfatjet_pt_min)
     start = timer.lap("pythia", start)
@@ -100,6 +101,7 @@ def run_task(task: Task) -> TaskResult:
                 thresholds=thresholds,
                 first_number=task.first_number + done,
                 cross_section_pb=pythia.infoPython().sigmaGen() * MB_TO_PB,
+                weight_columns=columns,
                 timer=timer,
             )
         )

@@ -32,10 +32,25 @@ _QCD_GG_GG, _QCD_GG_QQ, _QCD_QG, _QCD_QQ_QQ, _QCD_QQ_GG, _QCD_QQ_NEW = 111, 112,
 _QCD_GG_CC, _QCD_QQ_CC, _QCD_GG_BB, _QCD_QQ_BB = 121, 122, 123, 124
 
 
+#: Parton-shower variations stored as event weights (Pythia 8 UncertaintyBands), in the order of
+#: the Weight collection after the nominal weight: the renormalisation scale of the initial- and
+#: final-state shower × 1/2 ("up": more radiation) and × 2 for ISR, × 1/√2 and × √2 for FSR (the
+#: reduced FSR variation LEP data allow, Mrenna & Skands, arXiv:1605.08352).
+SHOWER_VARIATIONS = {
+    "isr_up": "isr:muRfac=0.5",
+    "isr_down": "isr:muRfac=2.0",
+    "fsr_up": "fsr:muRfac=0.707",
+    "fsr_down": "fsr:muRfac=1.414",
+}
+#: Names of the entries of each event's Weight collection.
+WEIGHT_NAMES = ("nominal", *SHOWER_VARIATIONS)
+
+
 def pythia_settings(
     process: str, *, ecm: float, pthat_min: float, mpi: bool, seed: int
 ) -> list[str]:
-    """The readString lines for one run: pp beams, the process, pT-hat cut, MPI switch, seed."""
+    """The readString lines for one run: pp beams, the process, pT-hat cut, MPI switch, seed,
+    and the parton-shower variation weights of SHOWER_VARIATIONS."""
     if process not in PROCESS_SETTINGS:
         known = ", ".join(PROCESS_SETTINGS)
         raise GenerationError(f"Generation option 'process' must be one of {known}: {process!r}.")
@@ -50,7 +65,17 @@ def pythia_settings(
         f"Random:seed = {seed}",
         "Next:numberCount = 0",
         "Print:quiet = on",
+        "UncertaintyBands:doVariations = on",
+        "UncertaintyBands:List = {"
+        + ", ".join(f"{name} {setting}" for name, setting in SHOWER_VARIATIONS.items())
+        + "}",
     ]
+
+
+def weight_columns(pythia: pythia8mc.Pythia) -> list[int]:
+    """Columns of nextBatch's ``info.weights`` holding WEIGHT_NAMES, in that order."""
+    names = list(pythia.infoPython().weightNameVector())
+    return [0, *(names.index(name) for name in SHOWER_VARIATIONS)]
 
 
 def start_pythia(settings: list[str]) -> pythia8mc.Pythia:

@@ -155,6 +155,7 @@ def simulate_batch(
     thresholds: JetThresholds,
     first_number: int,
     cross_section_pb: float,
+    weight_columns: list[int],
     timer: StepTimer,
 ) -> dict[str, ak.Array]:
     """All collections of a batch of nextBatch events, as event × entry awkward records."""
@@ -205,5 +206,9 @@ def simulate_batch(
         },
     )
     out["Event"] = event.to_jagged(n_events)
+    weights = ak.to_numpy(batch.info.weights)[:, weight_columns]
+    out["Weight"] = FlatCollection(
+        np.repeat(np.arange(n_events), len(weight_columns)), {"Weight": weights.ravel()}
+    ).to_jagged(n_events)
     timer.lap("assembly", start)
     return out

@@ -9,6 +9,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from boostjet.generation.processes import WEIGHT_NAMES
+
 F, I = np.float32, np.int32  # noqa: E741 (F and I read as the ROOT leaf types)
 _JET = {
     "fUniqueID": I,
@@ -28,6 +30,7 @@ _TOWER = {"fUniqueID": I, "ET": F, "Eta": F, "Phi": F, "E": F, "Eem": F, "Ehad":
 
 LAYOUT: dict[str, dict[str, type]] = {
     "Event": {"Number": I, "ProcessID": I, "Weight": F, "CrossSection": F},
+    "Weight": {"Weight": F},
     "Particle": {
         "fUniqueID": I,
         "PID": I,
@@ -68,6 +71,9 @@ LAYOUT: dict[str, dict[str, type]] = {
     "JetConstituent": {"Jet": I, "Ref": I},
 }
 TREE = "Delphes"
+#: A TObjString naming the entries of each event's Weight collection (WEIGHT_NAMES), so that a
+#: reader tells boostjet's shower-variation weights from a genuine Delphes file's LHE weights.
+WEIGHT_NAMES_KEY = "WeightNames"
 
 
 def branch_names() -> set[str]:
@@ -133,6 +139,7 @@ class FlatDelphesWriter:
     def __enter__(self) -> FlatDelphesWriter:
         """Create the file and the empty ``Delphes`` tree."""
         self._file = uproot.recreate(self.path)
+        self._file[WEIGHT_NAMES_KEY] = " ".join(WEIGHT_NAMES)
         self._tree = make_flat_tree(self._file, _types())
         return self
 

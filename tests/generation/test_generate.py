@@ -7,7 +7,8 @@ import uproot
 
 from boostjet.generation import GenerationOptions, generate, generate_mixture
 from boostjet.generation.kinematics import cartesian
-from boostjet.generation.writer import LAYOUT, branch_names
+from boostjet.generation.processes import WEIGHT_NAMES
+from boostjet.generation.writer import LAYOUT, WEIGHT_NAMES_KEY, branch_names
 
 TINY = {"process": "ttbar", "events": 24, "seed": 3, "batch_size": 12}
 
@@ -60,6 +61,17 @@ def test_event_record(arrays):
     assert ak.flatten(arrays["Event.Number"]).tolist() == list(range(24))
     assert set(ak.flatten(arrays["Event.ProcessID"]).tolist()) <= {601, 602}
     assert ak.all(arrays["Event.CrossSection"] > 0)
+
+
+def test_each_event_carries_its_nominal_and_shower_variation_weights(sample, arrays):
+    with uproot.open(sample[0]) as file:
+        assert str(file[WEIGHT_NAMES_KEY]) == "nominal isr_up isr_down fsr_up fsr_down"
+    weights = arrays["Weight.Weight"]
+    assert ak.all(ak.num(weights) == len(WEIGHT_NAMES))
+    np.testing.assert_array_equal(weights[:, 0], ak.flatten(arrays["Event.Weight"]))
+    variations = ak.to_numpy(weights[:, 1:])
+    assert np.all(np.isfinite(variations)) and np.all(variations >= 0)
+    assert np.all(variations.std(axis=0) > 0)  # the variations move event by event
 
 
 def _energy_flow_p4(arrays):
