@@ -4,7 +4,7 @@ The network predicts the correction to the reconstructed jet energy E_reco (the 
 all constituents) and the relative resolution:
 E = E_reco · exp(c), σ = E_reco · (softplus(s) + 10⁻³).
 Working relative to E_reco keeps the outputs O(1) over the whole pT range; the softplus keeps σ
-positive and the floor keeps the Gaussian likelihood (`losses.gaussian_nll_loss`) from collapsing.
+positive and the floor keeps the Gaussian likelihood (`gaussian_nll_loss` below) from collapsing.
 Either encoder of `boostjet.models.regressors` can be used (dense or point cloud).
 """
 
@@ -30,6 +30,45 @@ INITIAL_RELATIVE_SIGMA = 0.1
 RELATIVE_SIGMA_FLOOR = 1e-3
 #: Energies below this (GeV) are treated as this, so an empty jet still gets a finite output.
 MIN_ENERGY = 1.0
+_HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _log_normal_probability(lower: Tensor, upper: Tensor) -> Tensor:
+    """log(Φ(upper) − Φ(lower)) for lower < upper, accurate deep in either tail.
+
+    Both tails are mapped to the lower one (Φ(b) − Φ(a) = Φ(−a) − Φ(−b)), where
+    log Φ(b) + log(1 − exp(log Φ(a) − log Φ(b))) loses no precision.
+    """
+    upper_tail = lower + upper > 0
+    lower, upper = torch.where(upper_tail, -upper, lower), torch.where(upper_tail, -lower, upper)
+    log_upper = torch.special.log_ndtr(upper)
+    return log_upper + torch.log(-torch.expm1(torch.special.log_ndtr(lower) - log_upper))
+
+
+def gaussian_nll_loss(
+    mean: Tensor,
+    sigma: Tensor,
+    target: Tensor,
+    lower: float = -math.inf,
+    upper: float = math.inf,
+) -> Tensor:
+    """Negative log-likelihood of `target` under N(mean, sigma) truncated to [lower, upper], the
+    batch mean.
+
+    −log N(y; μ, σ) + log[Φ((upper − μ)/σ) − Φ((lower − μ)/σ)]: the second term renormalises the
+    Gaussian on the domain the targets can take (E > 0, or the training window), so σ is not biased
+    by probability mass the sample can never populate.
+    """
+    pull = (target - mean) / sigma
+    nll = _HALF_LOG_TWO_PI + torch.log(sigma) + 0.5 * pull * pull
+    # Infinite bounds are handled apart so that no infinity enters the autograd graph.
+    if lower > -math.inf and upper < math.inf:
+        nll = nll + _log_normal_probability((lower - mean) / sigma, (upper - mean) / sigma)
+    elif lower > -math.inf:
+        nll = nll + torch.special.log_ndtr((mean - lower) / sigma)
+    elif upper < math.inf:
+        nll = nll + torch.special.log_ndtr((upper - mean) / sigma)
+    return nll.mean()
 
 
 class EnergyRegressor(nn.Module):
