@@ -11,6 +11,7 @@ Either encoder of `boostjet.models.regressors` can be used (dense or point cloud
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,6 @@ from boostjet.models.regressors import (
     DenseJetEncoder,
     PointCloudJetEncoder,
 )
-from boostjet.models.taggers.particlenet import LITE_BLOCKS
 from boostjet.spec import InputSpec
 
 #: Relative resolution σ/E of the untrained network, a sensible start for the likelihood.
@@ -132,16 +132,7 @@ class DenseEnergyRegressor(EnergyRegressor):
 class PointCloudEnergyRegressor(EnergyRegressor):
     """ParticleNet blocks and jet features under the (E, σ) head."""
 
-    def __init__(
-        self,
-        spec: InputSpec,
-        blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
-        widths: tuple[int, ...] = (128, 64),
-        use_particle_type: bool = True,
-        jet_features: tuple[str, ...] = JET_FEATURES,
-        dropout: float = 0.0,
-    ) -> None:
-        encoder = PointCloudJetEncoder(
-            spec, "energy_pointcloud", widths, blocks, use_particle_type, jet_features, dropout
-        )
-        super().__init__(spec, "energy_pointcloud", encoder, encoder.n_outputs)
+    def __init__(self, spec: InputSpec, **encoder: Any) -> None:
+        """`encoder`: the keywords of `PointCloudJetEncoder` (blocks, widths, ...)."""
+        point_cloud = PointCloudJetEncoder(spec, "energy_pointcloud", **encoder)
+        super().__init__(spec, "energy_pointcloud", point_cloud, point_cloud.n_outputs)

@@ -10,6 +10,8 @@ Both map their output through a `TargetScale` fitted on the training masses.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -20,7 +22,6 @@ from boostjet.models.regressors import (
     DenseJetEncoder,
     PointCloudJetEncoder,
 )
-from boostjet.models.taggers.particlenet import LITE_BLOCKS
 from boostjet.spec import InputSpec
 
 IML_WIDTHS: tuple[int, ...] = (2048, 1024, 512, 256, 128)
@@ -115,16 +116,8 @@ class PointCloudMassRegressor(MassRegressor):
     """ParticleNet blocks and jet features under a dense regression head."""
 
     def __init__(
-        self,
-        spec: InputSpec,
-        blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
-        widths: tuple[int, ...] = (128, 64),
-        use_particle_type: bool = True,
-        jet_features: tuple[str, ...] = JET_FEATURES,
-        dropout: float = 0.0,
-        relative_to_soft_drop: bool = False,
+        self, spec: InputSpec, relative_to_soft_drop: bool = False, **encoder: Any
     ) -> None:
-        encoder = PointCloudJetEncoder(
-            spec, "pointcloud_mass", widths, blocks, use_particle_type, jet_features, dropout
-        )
-        super().__init__(encoder, encoder.n_outputs, spec, relative_to_soft_drop)
+        """`encoder`: the keywords of `PointCloudJetEncoder` (blocks, widths, ...)."""
+        point_cloud = PointCloudJetEncoder(spec, "pointcloud_mass", **encoder)
+        super().__init__(point_cloud, point_cloud.n_outputs, spec, relative_to_soft_drop)
