@@ -16,8 +16,8 @@ import torch
 
 from boostjet.models.registry import MODELS, build_model
 from boostjet.models.synthetic import synthetic_jets
-from boostjet.models.train import Objective
 from boostjet.spec import InputSpec
+from boostjet.training.loop import Objective
 
 
 def jets_per_second(name: str, steps: int, batch_size: int) -> float:

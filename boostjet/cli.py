@@ -299,32 +299,15 @@ def add_generate_parser(subparsers) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from boostjet.config import parse_override
-    from boostjet.models.train import TrainingOptions, train
+    from dataclasses import fields
 
-    options = TrainingOptions(
-        model=args.model,
-        data=args.data,
-        output=args.output,
-        signal=args.signal,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        validation_fraction=args.validation_fraction,
-        patience=args.patience,
-        device=args.device,
-        seed=args.seed,
-        threads=args.threads,
-        preset=args.preset,
-        max_jets=args.max_jets,
-        resume=args.resume,
-        name=args.name,
-        hyperparameters=dict(parse_override(text) for text in args.hyper),
-        schedule=args.schedule,
-        clip_grad_norm=args.clip_grad_norm,
-    )
-    result = train(options)
+    from boostjet.config import parse_override
+    from boostjet.training.options import TrainingOptions
+    from boostjet.training.train import train
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainingOptions) if f.name in args}
+    hyperparameters = dict(parse_override(text) for text in args.hyper)
+    result = train(TrainingOptions(**given, hyperparameters=hyperparameters))
     console.print(f"exported {result['model']} and {result['metadata']}")
     console.print(f"validation: {result['validation']}")
     return 0
@@ -341,37 +324,49 @@ def _positive(kind):
 
 
 def add_train_parser(subparsers) -> None:
-    from boostjet.models.registry import MODELS
+    from dataclasses import MISSING, fields
+    from typing import Literal, get_args, get_origin, get_type_hints
 
+    from boostjet.models.registry import MODELS
+    from boostjet.training.options import TrainingOptions
+
+    kinds = get_type_hints(TrainingOptions)
+    defaults = {f.name: f.default for f in fields(TrainingOptions) if f.default is not MISSING}
     parser = subparsers.add_parser(
         "train", help="train a tagger or regressor on a `boostjet dataset` export and export it"
     )
+
+    def option(flag: str, **settings) -> None:
+        """An optional argument whose default (and choices, for a Literal) TrainingOptions gives."""
+        name = flag.removeprefix("--").replace("-", "_")
+        if get_origin(kinds[name]) is Literal:
+            settings["choices"] = get_args(kinds[name])
+        parser.add_argument(flag, default=defaults[name], **settings)
+
     parser.add_argument("--model", required=True, choices=list(MODELS), help="architecture")
     parser.add_argument("--data", required=True, type=Path, help="`boostjet dataset` output")
     parser.add_argument("--output", required=True, type=Path, help="directory for the model")
-    parser.add_argument("--signal", choices=("top", "w"), default="top", help="tagger signal")
-    parser.add_argument("--name", help="model name (default: <model>_<signal> or <model>)")
-    parser.add_argument("--epochs", type=_positive(int), default=10)
-    parser.add_argument("--batch-size", type=_positive(int), default=256)
-    parser.add_argument("--learning-rate", type=_positive(float), default=1e-3)
-    parser.add_argument(
+    option("--signal", help="tagger signal")
+    option("--name", help="model name (default: <model>_<signal> or <model>)")
+    option("--epochs", type=_positive(int))
+    option("--batch-size", type=_positive(int))
+    option("--learning-rate", type=_positive(float))
+    option(
         "--schedule",
-        choices=("cosine", "constant"),
-        default="cosine",
         help="learning rate per step: cosine decay to 1 %% over all epochs (default), or constant",
     )
-    parser.add_argument(
+    option(
         "--clip-grad-norm", type=_positive(float), metavar="NORM", help="clip each step's gradient"
     )
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (Adam)")
-    parser.add_argument("--validation-fraction", type=_positive(float), default=0.2)
-    parser.add_argument("--patience", type=_positive(int), default=3, help="early stopping")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, …")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=_positive(int), help="torch CPU threads")
-    parser.add_argument("--preset", choices=("small", "default"), default="small")
-    parser.add_argument("--max-jets", type=_positive(int), help="use at most this many jets")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    option("--weight-decay", type=float, help="L2 penalty (Adam)")
+    option("--validation-fraction", type=_positive(float))
+    option("--patience", type=_positive(int), help="early stopping")
+    option("--device", help="cpu, cuda, cuda:0, …")
+    option("--seed", type=int)
+    option("--threads", type=_positive(int), help="torch CPU threads")
+    option("--preset")
+    option("--max-jets", type=_positive(int), help="use at most this many jets")
+    option("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument(
         "--hyper",
         action="append",

@@ -1,13 +1,15 @@
 """The input contract between the data pipeline and every model, and the metadata shipped with one.
 
 Models index their input columns by the feature names in `InputSpec`, so a model and a configuration
-agree exactly when their specs are equal.
+agree exactly when their specs are equal. The layout of the training-data export is defined here
+too, for its writer (the pipeline) and its reader (training).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from boostjet import __version__
@@ -49,6 +51,25 @@ JET_FEATURES: tuple[str, ...] = (
     "neutral_hadron_energy_fraction",
 )
 CONSTITUENT_SOURCES: tuple[str, ...] = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
+
+#: The training-data export (`boostjet dataset`): pipeline/export.py writes it, training/data.py
+#: reads it. The manifest file at its top, and the format tag the manifest carries.
+EXPORT_MANIFEST = "manifest.json"
+EXPORT_FORMAT = "boostjet-jets-1"
+
+
+class ExportedJets(NamedTuple):
+    """The arrays of one chunk file (``.npz``) of the export, for its N selected jets."""
+
+    constituents: np.ndarray  # [N, P, F] float32
+    mask: np.ndarray  # [N, P] bool
+    jet: np.ndarray  # [N, J] float32
+    label: np.ndarray  # [N] int8, index into the truth classes (0 for data)
+    target_mass: np.ndarray  # [N] float32, NaN without a matched generator jet
+    target_energy: np.ndarray  # [N] float32, NaN without a matched generator jet
+    entry: np.ndarray  # [N] int64, the event's entry in its file
+    dataset: np.ndarray  # the dataset name, a 0-d string array
+
 
 Task = Literal["tagger", "mass", "energy"]
 

@@ -1,4 +1,4 @@
-"""boostjet.models: torch taggers and regressors, their losses, export and batched inference.
+"""boostjet.models: torch taggers and regressors with their losses, export and batched inference.
 
 Every model reads (constituents [B, P, F], mask [B, P], jet [B, J]) laid out as its `InputSpec`,
 does all its preprocessing inside `forward`, and exports to a self-contained TorchScript file.

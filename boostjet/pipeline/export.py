@@ -30,9 +30,7 @@ from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import JET_FEATURES, JetInputs, build_jet_inputs
-
-MANIFEST = "manifest.json"
-FORMAT = "boostjet-jets-1"
+from boostjet.spec import EXPORT_FORMAT, EXPORT_MANIFEST, ExportedJets
 
 
 def read_chunk(chunk: Chunk):
@@ -55,18 +53,18 @@ def read_chunk(chunk: Chunk):
 
 
 def chunk_arrays(inputs: JetInputs, chunk: Chunk) -> dict[str, np.ndarray]:
-    """The arrays stored for one chunk (see the module docstring)."""
+    """The arrays stored for one chunk (`ExportedJets`, see the module docstring)."""
     jets = inputs.jets
-    return {
-        "constituents": inputs.constituents.astype(np.float32, copy=False),
-        "mask": inputs.mask.astype(bool, copy=False),
-        "jet": inputs.jet_matrix(),
-        "label": ak.to_numpy(jets.label).astype(np.int8),
-        "target_mass": ak.to_numpy(jets.target_mass).astype(np.float32),
-        "target_energy": ak.to_numpy(jets.target_energy).astype(np.float32),
-        "entry": ak.to_numpy(jets.event).astype(np.int64) + chunk.start,
-        "dataset": np.array(chunk.dataset),
-    }
+    return ExportedJets(
+        constituents=inputs.constituents.astype(np.float32, copy=False),
+        mask=inputs.mask.astype(bool, copy=False),
+        jet=inputs.jet_matrix(),
+        label=ak.to_numpy(jets.label).astype(np.int8),
+        target_mass=ak.to_numpy(jets.target_mass).astype(np.float32),
+        target_energy=ak.to_numpy(jets.target_energy).astype(np.float32),
+        entry=ak.to_numpy(jets.event).astype(np.int64) + chunk.start,
+        dataset=np.array(chunk.dataset),
+    )._asdict()
 
 
 def _export_chunk(stage: Path, index: int, chunk: Chunk, config, is_data: bool):
@@ -151,7 +149,7 @@ def export_dataset(config, output: Path, overwrite: bool = False) -> dict[str, A
     with output_lock(output), staged_directory(output, overwrite, kind="dataset") as stage:
         fileset = build_fileset(config)
         manifest = {
-            "format": FORMAT,
+            "format": EXPORT_FORMAT,
             "config_sha256": config.digest(),
             "constituent_features": list(config.constituents.features),
             "jet_features": list(JET_FEATURES),
@@ -160,5 +158,5 @@ def export_dataset(config, output: Path, overwrite: bool = False) -> dict[str, A
             "chunksize": config.executor.chunksize,
             "datasets": _export(stage, config, fileset),
         }
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (stage / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -7,7 +7,9 @@ import pytest
 import torch
 from scipy import stats
 
-from boostjet.models.losses import central_mse_loss, gaussian_nll_loss, tagger_loss
+from boostjet.models.regressors.energy import gaussian_nll_loss
+from boostjet.models.regressors.mass import central_mse_loss
+from boostjet.models.taggers import tagger_loss
 
 
 def test_central_mse_keeps_the_central_74_percent_of_the_ratio():

@@ -1,4 +1,4 @@
-"""`boostjet dataset`: chunk arrays equal build_jet_inputs; a manifest; a torch Dataset."""
+"""`boostjet dataset`: chunk arrays equal build_jet_inputs; a manifest; read back by training."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from boostjet.errors import ConfigError
 from boostjet.histograms import TRUTH_CLASSES
 from boostjet.pipeline.export import export_dataset, read_chunk
 from boostjet.pipeline.fileset import Chunk
-from boostjet.pipeline.trainingdata import ChunkShuffleSampler, JetDataset
 from boostjet.processors.constituents import CONSTITUENT_FEATURES
 from boostjet.processors.tagging import JET_FEATURES, build_jet_inputs
+from boostjet.training.data import read_export
+from boostjet.training.loop import batches
 
 CHUNKSIZE = 35
 
@@ -98,24 +98,23 @@ def test_manifest_describes_the_export(exported):
     assert manifest["datasets"]["obs"]["is_data"] is True
 
 
-def test_jet_dataset_serves_simulation_jets_to_a_dataloader(exported):
+def test_training_reads_the_simulation_jets_of_the_export(exported, tmp_path):
     _, output, manifest = exported
-    dataset = JetDataset(output)
-    assert len(dataset) == manifest["datasets"]["sig"]["jets"]  # data left out by default
-    assert (
-        len(JetDataset(output, include_data=True))
-        == len(dataset) + (manifest["datasets"]["obs"]["jets"])
+    samples, read_manifest = read_export(output, "tagger", "top")
+    assert read_manifest == manifest
+    counts = manifest["datasets"]["sig"]["counts_per_class"]
+    assert len(samples) == counts["top"] + counts["qcd"]  # data (labelled qcd) left out
+    generator = torch.Generator().manual_seed(3)
+    assert sorted(torch.cat(batches(len(samples), 8, generator)).tolist()) == list(
+        range(len(samples))
     )
-    sampler = ChunkShuffleSampler(dataset, seed=3)
-    assert sorted(sampler) == list(range(len(dataset)))
-    batch = next(iter(DataLoader(dataset, batch_size=8, sampler=sampler)))
-    assert batch["constituents"].shape == (8, 16, len(CONSTITUENT_FEATURES))
-    assert batch["mask"].dtype == torch.bool and batch["label"].dtype == torch.long
-    first = dataset[0]
+    assert samples.constituents.shape == (len(samples), 16, len(CONSTITUENT_FEATURES))
+    assert samples.mask.dtype == bool and samples.target.dtype == np.float32
     stored = np.load(output / manifest["datasets"]["sig"]["files"][0]["path"])
-    np.testing.assert_array_equal(first["jet"].numpy(), stored["jet"][0])
-    with pytest.raises(ConfigError, match="has no dataset"):
-        JetDataset(output, datasets=["nope"])
+    trained_on = np.isin(stored["label"], [TRUTH_CLASSES.index(c) for c in ("top", "qcd")])
+    np.testing.assert_array_equal(samples.jet[0], stored["jet"][trained_on][0])
+    with pytest.raises(ConfigError, match=r"has no manifest\.json"):
+        read_export(tmp_path, "tagger", "top")
 
 
 def test_skip_bad_files_in_the_export(run_config, flat_files, tmp_path):

@@ -69,13 +69,16 @@ class DenseJetEncoder(nn.Module):
 
 
 class PointCloudJetEncoder(nn.Module):
-    """ParticleNet backbone ⊕ standardised jet features → dense layers, [B, widths[-1]]."""
+    """ParticleNet backbone ⊕ standardised jet features → dense layers, [B, widths[-1]].
+
+    Its keywords are the hyperparameters of the point-cloud regressors, which build it alike.
+    """
 
     def __init__(
         self,
         spec: InputSpec,
         model: str,
-        widths: tuple[int, ...],
+        widths: tuple[int, ...] = (128, 64),
         blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
         use_particle_type: bool = True,
         jet_features: tuple[str, ...] = JET_FEATURES,

@@ -4,13 +4,14 @@ The network predicts the correction to the reconstructed jet energy E_reco (the 
 all constituents) and the relative resolution:
 E = E_reco · exp(c), σ = E_reco · (softplus(s) + 10⁻³).
 Working relative to E_reco keeps the outputs O(1) over the whole pT range; the softplus keeps σ
-positive and the floor keeps the Gaussian likelihood (`losses.gaussian_nll_loss`) from collapsing.
+positive and the floor keeps the Gaussian likelihood (`gaussian_nll_loss` below) from collapsing.
 Either encoder of `boostjet.models.regressors` can be used (dense or point cloud).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,6 @@ from boostjet.models.regressors import (
     DenseJetEncoder,
     PointCloudJetEncoder,
 )
-from boostjet.models.taggers.particlenet import LITE_BLOCKS
 from boostjet.spec import InputSpec
 
 #: Relative resolution σ/E of the untrained network, a sensible start for the likelihood.
@@ -30,6 +30,45 @@ INITIAL_RELATIVE_SIGMA = 0.1
 RELATIVE_SIGMA_FLOOR = 1e-3
 #: Energies below this (GeV) are treated as this, so an empty jet still gets a finite output.
 MIN_ENERGY = 1.0
+_HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _log_normal_probability(lower: Tensor, upper: Tensor) -> Tensor:
+    """log(Φ(upper) − Φ(lower)) for lower < upper, accurate deep in either tail.
+
+    Both tails are mapped to the lower one (Φ(b) − Φ(a) = Φ(−a) − Φ(−b)), where
+    log Φ(b) + log(1 − exp(log Φ(a) − log Φ(b))) loses no precision.
+    """
+    upper_tail = lower + upper > 0
+    lower, upper = torch.where(upper_tail, -upper, lower), torch.where(upper_tail, -lower, upper)
+    log_upper = torch.special.log_ndtr(upper)
+    return log_upper + torch.log(-torch.expm1(torch.special.log_ndtr(lower) - log_upper))
+
+
+def gaussian_nll_loss(
+    mean: Tensor,
+    sigma: Tensor,
+    target: Tensor,
+    lower: float = -math.inf,
+    upper: float = math.inf,
+) -> Tensor:
+    """Negative log-likelihood of `target` under N(mean, sigma) truncated to [lower, upper], the
+    batch mean.
+
+    −log N(y; μ, σ) + log[Φ((upper − μ)/σ) − Φ((lower − μ)/σ)]: the second term renormalises the
+    Gaussian on the domain the targets can take (E > 0, or the training window), so σ is not biased
+    by probability mass the sample can never populate.
+    """
+    pull = (target - mean) / sigma
+    nll = _HALF_LOG_TWO_PI + torch.log(sigma) + 0.5 * pull * pull
+    # Infinite bounds are handled apart so that no infinity enters the autograd graph.
+    if lower > -math.inf and upper < math.inf:
+        nll = nll + _log_normal_probability((lower - mean) / sigma, (upper - mean) / sigma)
+    elif lower > -math.inf:
+        nll = nll + torch.special.log_ndtr((mean - lower) / sigma)
+    elif upper < math.inf:
+        nll = nll + torch.special.log_ndtr((upper - mean) / sigma)
+    return nll.mean()
 
 
 class EnergyRegressor(nn.Module):
@@ -93,16 +132,7 @@ class DenseEnergyRegressor(EnergyRegressor):
 class PointCloudEnergyRegressor(EnergyRegressor):
     """ParticleNet blocks and jet features under the (E, σ) head."""
 
-    def __init__(
-        self,
-        spec: InputSpec,
-        blocks: tuple[tuple[int, tuple[int, ...]], ...] = LITE_BLOCKS,
-        widths: tuple[int, ...] = (128, 64),
-        use_particle_type: bool = True,
-        jet_features: tuple[str, ...] = JET_FEATURES,
-        dropout: float = 0.0,
-    ) -> None:
-        encoder = PointCloudJetEncoder(
-            spec, "energy_pointcloud", widths, blocks, use_particle_type, jet_features, dropout
-        )
-        super().__init__(spec, "energy_pointcloud", encoder, encoder.n_outputs)
+    def __init__(self, spec: InputSpec, **encoder: Any) -> None:
+        """`encoder`: the keywords of `PointCloudJetEncoder` (blocks, widths, ...)."""
+        point_cloud = PointCloudJetEncoder(spec, "energy_pointcloud", **encoder)
+        super().__init__(spec, "energy_pointcloud", point_cloud, point_cloud.n_outputs)

@@ -1,9 +1,11 @@
-"""Jet taggers: signal (top or W) versus QCD from constituents, one architecture per module."""
+"""Jet taggers: signal (top or W) versus QCD from constituents, one architecture per module; the
+`Tagger` base and the loss every tagger trains with."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 from boostjet.models.preprocessing import JetInputs, prime_batch_norm
 from boostjet.spec import InputSpec
@@ -49,3 +51,9 @@ class Tagger(nn.Module):
     def fit_inputs(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> None:
         """Fit this architecture's input constants (standardisations, energy scales)."""
         raise NotImplementedError
+
+
+def tagger_loss(logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Binary cross entropy of signal `labels` (1 signal, 0 background) from logits, per-jet
+    `weights` optional; computed from logits for numerical stability. Returns the batch mean."""
+    return functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), weights)

@@ -19,9 +19,8 @@ from boostjet.models.preprocessing import (
     masked,
 )
 from boostjet.models.taggers import Tagger
+from boostjet.models.taggers.fourmomenta import FOUR_MOMENTUM
 from boostjet.spec import InputSpec
-
-FOUR_MOMENTUM: tuple[str, ...] = ("E", "px", "py", "pz")
 
 
 class ConstituentDNN(Tagger):

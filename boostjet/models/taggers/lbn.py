@@ -15,17 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from boostjet.models.preprocessing import (
-    EnergyScale,
-    dense_stack,
-    first_slots,
-    jet_frame,
-    masked,
-)
-from boostjet.models.taggers import Tagger
+from boostjet.models.preprocessing import dense_stack
+from boostjet.models.taggers.fourmomenta import FourMomentumTagger
 from boostjet.spec import InputSpec
 
-FOUR_MOMENTUM: tuple[str, ...] = ("E", "px", "py", "pz")
 MAX_GAMMA = 100.0
 #: Floor under squared momenta and masses, in units of the energy scale squared.
 TINY = 1e-10
@@ -87,7 +80,7 @@ def particle_features(four_momenta: Tensor, tiny: float = TINY) -> Tensor:
     return torch.cat([single, pair_cosines], -1)
 
 
-class LorentzBoostNetwork(Tagger):
+class LorentzBoostNetwork(FourMomentumTagger):
     """Combinations → boosts → particle features → batch norm → dense ELU layers → logit."""
 
     def __init__(
@@ -101,12 +94,7 @@ class LorentzBoostNetwork(Tagger):
     ) -> None:
         super().__init__()
         n_jet = self.add_jet_features(spec, "lbn", jet_features)
-        self.n_slots = min(n_slots, spec.n_constituents)
-        self.register_buffer(
-            "four_momentum_columns",
-            torch.tensor(spec.constituent_columns(FOUR_MOMENTUM, "lbn"), dtype=torch.long),
-        )
-        self.energy_scale = EnergyScale()
+        self.add_four_momenta(spec, "lbn", n_slots)
         self.particle_weights = nn.Parameter(torch.rand(self.n_slots, n_particles))
         self.frame_weights = nn.Parameter(torch.rand(self.n_slots, n_particles))
         n_features = 5 * n_particles + n_particles * (n_particles - 1) // 2
@@ -114,17 +102,9 @@ class LorentzBoostNetwork(Tagger):
         self.hidden = dense_stack(n_features + n_jet, widths, nn.ELU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
-    def _four_momenta(self, constituents: Tensor, mask: Tensor) -> Tensor:
-        return jet_frame(masked(constituents, mask).index_select(-1, self.four_momentum_columns))
-
-    @torch.no_grad()
-    def fit_inputs(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> None:
-        self.energy_scale.fit(self._four_momenta(constituents, mask), mask)
-
     def boosted_particles(self, constituents: Tensor, mask: Tensor) -> Tensor:
         """The learned particles, each in its learned rest frame, [B, n_particles, 4]."""
-        four_momenta = self.energy_scale(self._four_momenta(constituents, mask))
-        four_momenta, _ = first_slots(four_momenta, mask, self.n_slots)
+        four_momenta, _ = self.leading_four_momenta(constituents, mask)
         particles = torch.einsum("bnc,nm->bmc", four_momenta, self.particle_weights.abs())
         frames = torch.einsum("bnc,nm->bmc", four_momenta, self.frame_weights.abs())
         return boost_to_rest_frame(particles, frames)

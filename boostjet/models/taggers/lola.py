@@ -15,17 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from boostjet.models.preprocessing import (
-    EnergyScale,
-    dense_stack,
-    first_slots,
-    jet_frame,
-    masked,
-)
-from boostjet.models.taggers import Tagger
+from boostjet.models.preprocessing import dense_stack, masked
+from boostjet.models.taggers.fourmomenta import FourMomentumTagger
 from boostjet.spec import InputSpec
 
-FOUR_MOMENTUM: tuple[str, ...] = ("E", "px", "py", "pz")
 MINKOWSKI: tuple[float, float, float, float] = (1.0, -1.0, -1.0, -1.0)
 
 
@@ -92,7 +85,7 @@ class LorentzLayer(nn.Module):
         return masked(features, real)
 
 
-class LoLa(Tagger):
+class LoLa(FourMomentumTagger):
     """CoLa → Lorentz layer → batch norm → dense ReLU layers → logit."""
 
     def __init__(
@@ -107,13 +100,8 @@ class LoLa(Tagger):
     ) -> None:
         super().__init__()
         n_jet = self.add_jet_features(spec, "lola", jet_features)
-        self.n_slots = min(n_slots, spec.n_constituents)
+        self.add_four_momenta(spec, "lola", n_slots)
         self.n_combinations = n_combinations
-        self.register_buffer(
-            "four_momentum_columns",
-            torch.tensor(spec.constituent_columns(FOUR_MOMENTUM, "lola"), dtype=torch.long),
-        )
-        self.energy_scale = EnergyScale()
         self.combination = CombinationLayer(self.n_slots, n_combinations)
         n_particles = self.n_slots + n_combinations
         self.lorentz = LorentzLayer(n_particles, n_distance_sums)
@@ -122,16 +110,8 @@ class LoLa(Tagger):
         self.hidden = dense_stack(n_features + n_jet, widths, nn.ReLU, dropout)
         self.output = nn.Linear(widths[-1], 1)
 
-    def _four_momenta(self, constituents: Tensor, mask: Tensor) -> Tensor:
-        return jet_frame(masked(constituents, mask).index_select(-1, self.four_momentum_columns))
-
-    @torch.no_grad()
-    def fit_inputs(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> None:
-        self.energy_scale.fit(self._four_momenta(constituents, mask), mask)
-
     def logits(self, constituents: Tensor, mask: Tensor, jet: Tensor) -> Tensor:
-        four_momenta = self.energy_scale(self._four_momenta(constituents, mask))
-        four_momenta, slot_mask = first_slots(four_momenta, mask, self.n_slots)
+        four_momenta, slot_mask = self.leading_four_momenta(constituents, mask)
         combined = self.combination(four_momenta)
         real = torch.cat(
             [slot_mask, slot_mask.new_ones(slot_mask.shape[0], self.n_combinations)], 1

@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from boostjet.models.losses import central_mse_loss, gaussian_nll_loss, tagger_loss
 from boostjet.models.registry import build_model
+from boostjet.models.regressors.energy import gaussian_nll_loss
+from boostjet.models.regressors.mass import central_mse_loss
 from boostjet.models.synthetic import synthetic_jets
+from boostjet.models.taggers import tagger_loss
 from boostjet.spec import InputSpec
 
 SPEC = InputSpec(n_constituents=16)

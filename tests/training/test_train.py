@@ -12,13 +12,9 @@ import torch
 
 from boostjet.cli import main
 from boostjet.models.export import load_model
-from boostjet.models.train import (
-    TrainingOptions,
-    linear_calibration,
-    response_metrics,
-    tagger_metrics,
-    train,
-)
+from boostjet.training.metrics import linear_calibration, response_metrics, tagger_metrics
+from boostjet.training.options import TrainingOptions
+from boostjet.training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +110,7 @@ def test_relative_mass_regressor_starts_from_the_soft_drop_mass():
 
 
 def test_cosine_schedule_falls_from_the_learning_rate_to_one_percent(tmp_path):
-    from boostjet.models.train import learning_rate_schedule
+    from boostjet.training.loop import learning_rate_schedule
 
     def rates(schedule: str) -> list[float]:
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
