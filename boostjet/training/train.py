@@ -54,7 +54,7 @@ def _export(options, model, spec, training, validation, history, seconds, manife
     )
     training_summary = {
         "data": str(options.data),
-        "config_digest": manifest.get("config_digest"),
+        "config_digest": manifest["config_sha256"],  # of the configuration that exported the data
         "training_jets": len(training),
         "validation_jets": len(validation),
         "epochs_run": len(history["epoch"]),

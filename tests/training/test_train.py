@@ -12,6 +12,7 @@ import torch
 
 from boostjet.cli import main
 from boostjet.models.export import load_model
+from boostjet.spec import EXPORT_MANIFEST
 from boostjet.training.metrics import linear_calibration, response_metrics, tagger_metrics
 from boostjet.training.options import TrainingOptions
 from boostjet.training.train import train
@@ -132,3 +133,18 @@ def test_cosine_schedule_falls_from_the_learning_rate_to_one_percent(tmp_path):
     assert cosine[10] == pytest.approx(0.001)
     assert all(a > b for a, b in itertools.pairwise(cosine))
     assert rates("constant") == pytest.approx([0.1] * 11)
+
+
+def test_the_model_records_the_digest_of_the_configuration_that_exported_its_data(
+    exported, tmp_path
+):
+    """Found in the redesign: training read the manifest key 'config_digest', which the export
+    never wrote (it writes 'config_sha256'), so every model recorded null."""
+    options = TrainingOptions(
+        model="dnn", data=exported, output=tmp_path, epochs=1, max_jets=600, threads=1
+    )
+    train(options)
+    _model, metadata = load_model(tmp_path / "dnn_top.pt")
+    manifest = json.loads((exported / EXPORT_MANIFEST).read_text())
+    assert len(manifest["config_sha256"]) == 64
+    assert metadata.training["config_digest"] == manifest["config_sha256"]
