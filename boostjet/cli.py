@@ -138,7 +138,6 @@ def _print_run(result, run_dir: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from boostjet.pipeline import checkpoint
-    from boostjet.pipeline.execute import run
     from boostjet.pipeline.outputs import (
         check_output_directory,
         output_lock,
@@ -146,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         write_outputs,
     )
     from boostjet.pipeline.progress import say
+    from boostjet.pipeline.routes import run
 
     config = load_run_config(args)
     run_dir = run_directory(config)

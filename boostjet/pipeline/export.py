@@ -23,8 +23,9 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents import NanoEventsFactory
 
-from boostjet.pipeline.execute import DatasetAccount, Skipped, guarded_call
+from boostjet.pipeline.accounting import DatasetAccount, Skipped
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
+from boostjet.pipeline.guards import guarded_call
 from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema

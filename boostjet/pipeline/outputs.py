@@ -40,7 +40,7 @@ import yaml
 from boostjet.errors import ConfigError, HistogramError
 from boostjet.histogram_io import HISTOGRAMS, HISTOGRAMS_PICKLE, write_histograms
 from boostjet.histogram_io import load_histograms as load_histograms
-from boostjet.pipeline.execute import RunResult
+from boostjet.pipeline.accounting import RunResult
 from boostjet.processors.tagging import BoostedJetProcessor
 
 HISTOGRAMS_ROOT = "histograms.root"

@@ -519,12 +519,12 @@ def _model_config(tmp_path: Path, files: list[str], name: str, path: Path, **exe
 def test_a_model_whose_graph_does_not_match_its_metadata_fails_the_pre_flight(
     module, problem, toy_model, broken_flat_file, tmp_path, capsys, monkeypatch
 ):
-    from boostjet.pipeline import execute
+    from boostjet.pipeline import routes
 
     def no_chunk_runs(config):
         raise AssertionError("the input files were opened before the models were checked")
 
-    monkeypatch.setattr(execute, "build_fileset", no_chunk_runs)
+    monkeypatch.setattr(routes, "build_fileset", no_chunk_runs)
     name = module.__name__.lower()
     path = toy_model(name, module())
     config = _model_config(tmp_path, [str(broken_flat_file({}))], name, path)

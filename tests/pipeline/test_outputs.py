@@ -14,7 +14,6 @@ import yaml
 
 from boostjet.config import load_config
 from boostjet.errors import ConfigError, HistogramError
-from boostjet.pipeline.execute import run
 from boostjet.pipeline.outputs import (
     MARKER,
     load_histograms,
@@ -25,6 +24,7 @@ from boostjet.pipeline.outputs import (
     staged_directory,
     write_outputs,
 )
+from boostjet.pipeline.routes import run
 
 
 @pytest.fixture(scope="module")
