@@ -8,6 +8,7 @@ import hist
 
 from boostjet.config import RunConfig
 from boostjet.pipeline.fileset import Fileset
+from boostjet.spec import ResolvedModel
 
 
 class AccountingError(RuntimeError):
@@ -70,6 +71,8 @@ class RunResult:
     exception are not counted: dask does not report them once a task is done."""
     warnings: list[str] = field(default_factory=list)
     """Input files listed or read twice (fileset.repeated_inputs)."""
+    models: tuple[ResolvedModel, ...] = ()
+    """The configured models as the pre-flight resolved them."""
 
     @property
     def events_processed(self) -> int:

@@ -41,7 +41,8 @@ from boostjet.errors import ConfigError, HistogramError
 from boostjet.histogram_io import HISTOGRAMS, HISTOGRAMS_PICKLE, write_histograms
 from boostjet.histogram_io import load_histograms as load_histograms
 from boostjet.pipeline.accounting import RunResult
-from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.processors.tagging import regressor_kinds, tagger_names
+from boostjet.spec import ResolvedModel
 
 HISTOGRAMS_ROOT = "histograms.root"
 SUMMARY = "summary.json"
@@ -233,26 +234,14 @@ def _weight(config, name: str, processed: int) -> float | None:
     return spec.cross_section * config.luminosity / events if events else None
 
 
-def _tagger_signal(model) -> str | None:
-    from boostjet.models.export import model_files
-    from boostjet.spec import ModelMetadata
-
-    return ModelMetadata.from_json(model_files(model.path)[1].read_bytes()).signal
-
-
-def taggers(config) -> dict[str, str | None]:
+def taggers(models: tuple[ResolvedModel, ...]) -> dict[str, str | None]:
     """Tagger name → signal class, for every ``score_<tagger>`` histogram of the processor."""
     cut_based = {"cut_based_top": "top", "cut_based_w": "w"}
-    models = {m.name: m for m in config.models}
+    signals = {m.name: m.signal for m in models}
     return {
-        name: cut_based[name] if name in cut_based else _tagger_signal(models[name])
-        for name in BoostedJetProcessor(config).taggers
+        name: cut_based[name] if name in cut_based else signals[name]
+        for name in tagger_names(models)
     }
-
-
-def regressors(config) -> dict[str, str]:
-    """Regressor name → "mass" or "energy", for every ``response_<name>`` histogram."""
-    return BoostedJetProcessor(config).regressors
 
 
 def summary(config, result: RunResult) -> dict[str, Any]:
@@ -292,8 +281,8 @@ def summary(config, result: RunResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "datasets": datasets,
         "histograms": sorted(result.histograms),
-        "taggers": taggers(config),
-        "regressors": regressors(config),
+        "taggers": taggers(result.models),
+        "regressors": regressor_kinds(result.models),
         "working_points": list(config.working_points),
         "versions": versions(),
     }

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from boostjet.config import RunConfig
+from boostjet.config import Model, RunConfig
 from boostjet.errors import ModelError
 from boostjet.processors.tagging import input_spec
+from boostjet.spec import ModelMetadata, ResolvedModel
 
 #: Jets of the synthetic batch every model must evaluate in the pre-flight.
 _PREFLIGHT_JETS = 4
 
 
-def check_models(config: RunConfig) -> None:
+def resolve_models(config: RunConfig) -> tuple[ResolvedModel, ...]:
     """Load every configured model before any chunk runs, so that a missing, corrupt or
-    mismatched model fails at once with one sentence naming it, not inside a worker.
+    mismatched model fails at once with one sentence naming it, not inside a worker, and return
+    the record of each (in configuration order) that every later step uses.
 
     Each model also runs on a few synthetic jets in the configured input layout
     (``synthetic_jets``): a TorchScript graph that does not match its metadata (another number
@@ -23,6 +25,7 @@ def check_models(config: RunConfig) -> None:
 
     spec = input_spec(config)
     constituents, mask, jet, _ = synthetic_jets(_PREFLIGHT_JETS, spec, seed=0)
+    records = []
     for model in config.models:
         runner = ModelRunner(model.path, expected_spec=spec)
         if runner.metadata.task != model.task:
@@ -45,3 +48,24 @@ def check_models(config: RunConfig) -> None:
             raise ModelError(
                 f"models.{model.name} (pre-flight on {_PREFLIGHT_JETS} synthetic jets): {error}"
             ) from None
+        records.append(_record(model, runner.metadata))
+    return tuple(records)
+
+
+def _record(model: Model, metadata: ModelMetadata) -> ResolvedModel:
+    calibration = None
+    if metadata.task == "energy":
+        calibration = metadata.training.get("linear_calibration")
+        if calibration is None:
+            raise ModelError(
+                f"models.{model.name}: {model.path} is an energy model whose metadata holds no "
+                "linear calibration (training.linear_calibration); re-export it."
+            )
+    return ResolvedModel(
+        name=model.name,
+        task=metadata.task,
+        path=str(model.path),
+        signal=metadata.signal,
+        calibration=calibration,
+        input_spec=metadata.input_spec,
+    )

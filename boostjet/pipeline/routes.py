@@ -41,10 +41,11 @@ from boostjet.pipeline.fileset import (
     repeated_inputs,
 )
 from boostjet.pipeline.guards import ChunkGuard
-from boostjet.pipeline.preflight import check_models
+from boostjet.pipeline.preflight import resolve_models
 from boostjet.pipeline.progress import chunk_progress, say
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.spec import ResolvedModel
 
 
 def _work_item(chunk: Chunk) -> WorkItem:
@@ -219,8 +220,10 @@ def execute(
     processor_instance=None,
     checkpoint: Path | None = None,
     resume: bool = False,
+    models: tuple[ResolvedModel, ...] = (),
 ) -> RunResult:
-    """Run ``processor_instance`` (default: the boostjet processor) over a checked fileset.
+    """Run ``processor_instance`` (default: the boostjet processor evaluating ``models``, the
+    pre-flight's records of the configured models) over a checked fileset.
 
     With ``checkpoint`` (a directory; see checkpoint.py) every completed chunk is saved there;
     with ``resume`` too, the chunks saved by an interrupted run are not run again.
@@ -249,7 +252,7 @@ def execute(
         chunks = [c for c in chunks if _chunk_key(c) not in saved]
         if resumed:
             say(f"resuming: {len(resumed)} chunks from {checkpoint}, {len(chunks)} to run")
-    inner = processor_instance or BoostedJetProcessor(config)
+    inner = processor_instance or BoostedJetProcessor(config, models)
     guard = ChunkGuard(inner, settings.skip_bad_files, settings.retries, store)
     losses: dict[str, int] = {}
     if chunks:
@@ -285,6 +288,7 @@ def execute(
         time.perf_counter() - start,
         processing_time,
         chunks_resumed=len(resumed),
+        models=models,
         **losses,
     )
 
@@ -294,9 +298,9 @@ def run(
 ) -> RunResult:
     """Pre-flight every file and model, then run the processor: ``boostjet run`` but output."""
     start = time.perf_counter()
-    check_models(config)
+    models = resolve_models(config)
     fileset = build_fileset(config)
-    result = execute(config, fileset, processor_instance, checkpoint, resume)
+    result = execute(config, fileset, processor_instance, checkpoint, resume, models)
     result.wall_time = time.perf_counter() - start
     result.warnings = repeated_inputs(fileset)
     return result

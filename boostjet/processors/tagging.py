@@ -9,6 +9,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from boostjet.config import RunConfig
 from boostjet.errors import InputDataError, ModelError
 from boostjet.processors import histograms
 from boostjet.processors.constituents import (
@@ -35,7 +36,7 @@ from boostjet.processors.jets import (
     select_fat_jets,
     truth_labels,
 )
-from boostjet.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
+from boostjet.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec, ResolvedModel
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def _check_finite(events, jet_table: ak.Array, features: tuple[str, ...]) -> Non
             )
 
 
-def input_spec(config) -> InputSpec:
+def input_spec(config: RunConfig) -> InputSpec:
     """The model input layout a run configuration produces; models must declare the same."""
     return InputSpec(
         constituent_features=config.constituents.features,
@@ -213,35 +214,51 @@ def input_spec(config) -> InputSpec:
     )
 
 
-class BoostedJetProcessor(processor.ProcessorABC):
-    """Fills tagger-score, response and control histograms for one chunk of Delphes events."""
+def tagger_names(models: tuple[ResolvedModel, ...]) -> list[str]:
+    """Every tagger a run scores jets with: the cut-based ones, then the tagger models."""
+    return ["cut_based_top", "cut_based_w"] + [m.name for m in models if m.task == "tagger"]
 
-    def __init__(self, config):
+
+def regressor_kinds(models: tuple[ResolvedModel, ...]) -> dict[str, str]:
+    """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy)."""
+    kinds = {"mass_sd": "mass", "energy_reco": "energy"}
+    for model in models:
+        if model.task == "mass":
+            kinds[model.name] = "mass"
+        elif model.task == "energy":
+            kinds |= {model.name: "energy", f"energy_linear_{model.name}": "energy"}
+    return kinds
+
+
+class BoostedJetProcessor(processor.ProcessorABC):
+    """Fills tagger-score, response and control histograms for one chunk of Delphes events.
+
+    ``models`` are the pre-flight's records of the configured models, in configuration order.
+    """
+
+    def __init__(self, config: RunConfig, models: tuple[ResolvedModel, ...] = ()):
+        if [m.name for m in models] != [m.name for m in config.models]:
+            raise ValueError(
+                "BoostedJetProcessor needs the resolved record of every configured model, "
+                "in configuration order (pipeline.preflight.resolve_models)."
+            )
         self.config = config
+        self.models = tuple(models)
 
     @property
     def taggers(self) -> list[str]:
-        return ["cut_based_top", "cut_based_w"] + [
-            m.name for m in self.config.models if m.task == "tagger"
-        ]
+        return tagger_names(self.models)
 
     @property
     def regressors(self) -> dict[str, str]:
-        """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy)."""
-        kinds = {"mass_sd": "mass", "energy_reco": "energy"}
-        for model in self.config.models:
-            if model.task == "mass":
-                kinds[model.name] = "mass"
-            elif model.task == "energy":
-                kinds |= {model.name: "energy", f"energy_linear_{model.name}": "energy"}
-        return kinds
+        return regressor_kinds(self.models)
 
     @property
     def regressors_with_sigma(self) -> tuple[str, ...]:
         """Energy regressors: their second output is a per-jet σ."""
-        return tuple(m.name for m in self.config.models if m.task == "energy")
+        return tuple(m.name for m in self.models if m.task == "energy")
 
-    def _runner(self, model):
+    def _runner(self, model: ResolvedModel):
         """The model's runner; the model itself is loaded once per worker process and cached."""
         from boostjet.models.inference import ModelRunner
 
@@ -251,7 +268,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
         dataset = events.metadata["dataset"]
         settings = self.config.datasets[dataset]
         inputs = build_jet_inputs(
-            events, self.config, settings.is_data, with_constituents=bool(self.config.models)
+            events, self.config, settings.is_data, with_constituents=bool(self.models)
         )
         jets = inputs.jets
         hists = histograms.book(
@@ -272,7 +289,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
             "energy_reco": (ak.to_numpy(jets.energy), "energy"),
         }
         sigmas: dict[str, np.ndarray] = {}
-        if len(pt) and self.config.models:
+        if len(pt) and self.models:
             predictions |= self._evaluate_models(inputs, scores, sigmas, chunk_name(events))
         for name, score in scores.items():
             hists[f"score_{name}"].fill(dataset=dataset, truth=truth, pt=pt, score=score)
@@ -297,7 +314,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
         output is a ModelError naming ``where`` (the chunk)."""
         predictions = {}
         jet_matrix = inputs.jet_matrix()
-        for model in self.config.models:
+        for model in self.models:
             runner = self._runner(model)
             try:
                 output = runner(inputs.constituents, inputs.mask, jet_matrix)
@@ -310,7 +327,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
             else:
                 predictions[model.name] = (output[:, 0], "energy")
                 sigmas[model.name] = output[:, 1]
-                offset, slope = runner.metadata.training["linear_calibration"]
+                offset, slope = model.calibration
                 linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
                 predictions[f"energy_linear_{model.name}"] = (linear, "energy")
         return predictions

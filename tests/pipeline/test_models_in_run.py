@@ -13,6 +13,7 @@ from coffea.processor import accumulate
 from boostjet.cli import main
 from boostjet.config import load_config
 from boostjet.models.inference import ModelRunner
+from boostjet.pipeline.preflight import resolve_models
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs, input_spec
 
@@ -62,7 +63,7 @@ def ttbar_events():
 def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     config = load_config(config_with_model(tmp_path))
     events = ttbar_events()
-    out = BoostedJetProcessor(config).process(events)
+    out = BoostedJetProcessor(config, resolve_models(config)).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
     runner = ModelRunner(MODEL, expected_spec=input_spec(config))
     direct = runner(inputs.constituents, inputs.mask, inputs.jet_matrix())
@@ -92,7 +93,8 @@ def test_model_histograms_do_not_depend_on_the_chunk_size(two_torch_threads):
     that to vary from chunk to chunk)."""
     config = load_config(ROOT / "configs" / "quickstart.yaml", base=ROOT)
     models = [m for m in config.models if m.name in CHUNK_INVARIANT]
-    processor = BoostedJetProcessor(config.model_copy(update={"models": models}))
+    config = config.model_copy(update={"models": models})
+    processor = BoostedJetProcessor(config, resolve_models(config))
     whole = processor.process(sample_events("wjets", 0, 200))["histograms"]
     chunks = accumulate(
         processor.process(sample_events("wjets", start, start + 20))["histograms"]
@@ -121,7 +123,7 @@ def test_energy_pull_histogram_holds_the_models_own_sigma(tmp_path):
     path.write_text(text)
     config = load_config(path)
     events = ttbar_events()
-    out = BoostedJetProcessor(config).process(events)
+    out = BoostedJetProcessor(config, resolve_models(config)).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
     energy, sigma = ModelRunner(ENERGY_MODEL, expected_spec=input_spec(config))(
         inputs.constituents, inputs.mask, inputs.jet_matrix()
