@@ -37,6 +37,7 @@ import hist
 import uproot
 import yaml
 
+from boostjet.config import RunConfig
 from boostjet.errors import ConfigError, HistogramError
 from boostjet.histogram_io import HISTOGRAMS, HISTOGRAMS_PICKLE, write_histograms
 from boostjet.histogram_io import load_histograms as load_histograms
@@ -54,7 +55,7 @@ VERSIONED = ("boostjet", "coffea", "uproot", "awkward", "hist", "torch", "numpy"
 _ROOT_MAX_DIMENSIONS = 3
 
 
-def run_directory(config) -> Path:
+def run_directory(config: RunConfig) -> Path:
     """Where a run's outputs go: ``<output>/<name>``."""
     return Path(config.output) / config.name
 
@@ -225,7 +226,7 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def _weight(config, name: str, processed: int) -> float | None:
+def _weight(config: RunConfig, name: str, processed: int) -> float | None:
     """cross_section × luminosity / events for simulation (None without events), 1 for data."""
     spec = config.datasets[name]
     if spec.is_data:
@@ -244,7 +245,7 @@ def taggers(models: tuple[ResolvedModel, ...]) -> dict[str, str | None]:
     }
 
 
-def summary(config, result: RunResult) -> dict[str, Any]:
+def summary(config: RunConfig, result: RunResult) -> dict[str, Any]:
     """The content of summary.json."""
     datasets = {}
     for name, account in result.accounts.items():
@@ -288,7 +289,9 @@ def summary(config, result: RunResult) -> dict[str, Any]:
     }
 
 
-def write_outputs(directory: Path, config, result: RunResult, overwrite: bool = False) -> Path:
+def write_outputs(
+    directory: Path, config: RunConfig, result: RunResult, overwrite: bool = False
+) -> Path:
     """Write the histograms (UHI JSON, pickle, ROOT), summary.json and config.yaml into
     ``directory``."""
     with staged_directory(directory, overwrite) as stage:

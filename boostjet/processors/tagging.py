@@ -81,7 +81,7 @@ def _require(events, collection: str, option: str) -> None:
         )
 
 
-def _constituents(events, config, selected) -> FlatConstituents:
+def _constituents(events, config: RunConfig, selected) -> FlatConstituents:
     """Constituents of the selected jets: resolved references, or ΔR association without them."""
     collections = tuple(c for c in config.constituents.collections if has_collection(events, c))
     if not collections:
@@ -99,7 +99,7 @@ def _constituents(events, config, selected) -> FlatConstituents:
     return resolve_from_sources(refs[selected.index], sources)
 
 
-def _impact_parameters_wanted(events, config, collections) -> bool:
+def _impact_parameters_wanted(events, config: RunConfig, collections) -> bool:
     """Whether the configured features need track impact parameters; every track collection
     must then store them (InputDataError naming the file and option otherwise)."""
     wanted = [f for f in config.constituents.features if f in IMPACT_PARAMETERS]
@@ -115,7 +115,7 @@ def _impact_parameters_wanted(events, config, collections) -> bool:
     return True
 
 
-def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
+def _targets(events, config: RunConfig, selected) -> tuple[ak.Array, ak.Array]:
     """Generator-level soft-drop mass and energy of the matched generator jet (NaN if none)."""
     name = config.truth.genjet_collection
     if name is None or not has_collection(events, name):
@@ -129,7 +129,9 @@ def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
     )
 
 
-def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = True) -> JetInputs:
+def build_jet_inputs(
+    events, config: RunConfig, is_data: bool, with_constituents: bool = True
+) -> JetInputs:
     """Select fat jets and compute every per-jet quantity and model input for one chunk.
 
     Without constituents (a run with no model) the references and energy-flow collections are
