@@ -98,13 +98,14 @@ def load_run_config(args: argparse.Namespace) -> RunConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from boostjet.pipeline import checkpoint
+    from boostjet.pipeline.accounting import print_run
     from boostjet.pipeline.outputs import (
         check_output_directory,
         output_lock,
         run_directory,
         write_outputs,
     )
-    from boostjet.pipeline.progress import print_run, say
+    from boostjet.pipeline.progress import say
     from boostjet.pipeline.routes import run
 
     config = load_run_config(args)

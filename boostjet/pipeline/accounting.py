@@ -1,13 +1,16 @@
-"""Event accounting of a run: events read = events processed + events skipped, per dataset."""
+"""Event accounting of a run: events read = events processed + events skipped, per dataset, and
+the table of it the `run` command prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import hist
 
 from boostjet.config import RunConfig
 from boostjet.pipeline.fileset import Fileset
+from boostjet.pipeline.progress import say
 from boostjet.spec import ResolvedModel
 
 
@@ -112,3 +115,44 @@ def dataset_accounts(
     for name, account in accounts.items():
         account.check(name)
     return accounts
+
+
+def print_run(result: RunResult, run_dir: Path) -> None:
+    """The accounting table of a finished run, its skipped chunks and files, and its speed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from boostjet.analysis.report import skipped_text
+
+    table = Table("dataset", "events read", "processed", "skipped", "fat jets selected")
+    for name, account in result.accounts.items():
+        table.add_row(
+            name,
+            str(account.events_read),
+            str(account.events_processed),
+            str(account.events_skipped),
+            str(account.fat_jets_selected),
+        )
+    Console().print(table)
+    for name, account in result.accounts.items():
+        for item in account.skipped:
+            say(f"skipped {skipped_text(asdict(item))}")
+        if account.skipped:
+            nothing = "" if account.events_processed else ", nothing processed"
+            say(
+                f"dataset '{name}': {account.events_skipped} of {account.events_read} events "
+                f"skipped in {len(account.skipped)} chunk(s) or file(s){nothing}; listed above, "
+                f"in summary.json (datasets.{name}.skipped) and in the report"
+            )
+    if result.chunks_resumed:
+        say(f"{result.chunks_resumed} chunks taken from the interrupted run's checkpoints")
+    if result.workers_lost:
+        say(
+            f"{result.workers_lost} dask worker(s) lost; {result.tasks_rescheduled} task(s) "
+            "ran again elsewhere"
+        )
+    say(
+        f"{result.events_processed} events in {result.processing_time:.1f} s "
+        f"({result.events_per_second:.0f} events/s; {result.wall_time:.1f} s wall); "
+        f"outputs in {run_dir}"
+    )
