@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs, i
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "boostjet" / "models" / "trained" / "dnn_top.pt"
+ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} is not shipped")
 
 
@@ -74,6 +77,29 @@ def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     np.testing.assert_array_equal(scores.project("score").values(), direct_counts)
 
 
+@pytest.mark.skipif(not ENERGY_MODEL.is_file(), reason=f"{ENERGY_MODEL} is not shipped")
+def test_the_pre_flight_resolves_each_model_into_the_record_every_later_step_uses(tmp_path):
+    """Name, task, signal, linear calibration and input spec as the metadata files hold them
+    (read here as plain JSON); the processor holding the records pickles without the weights."""
+    config = load_config(ROOT / "configs" / "quickstart.yaml", base=ROOT)
+    records = resolve_models(config)
+    assert [r.name for r in records] == [m.name for m in config.models]
+    for record, model in zip(records, config.models, strict=True):
+        metadata = json.loads(Path(model.path).with_suffix(".json").read_text())
+        assert (record.task, record.signal, record.path) == (
+            metadata["task"],
+            metadata.get("signal"),
+            str(model.path),
+        )
+        calibration = metadata["training"].get("linear_calibration")
+        assert record.calibration == (tuple(calibration) if record.task == "energy" else None)
+        assert record.input_spec.model_dump(mode="json") == metadata["input_spec"]
+    smallest_weights = min(Path(m.path).stat().st_size for m in config.models)
+    assert len(pickle.dumps(BoostedJetProcessor(config, records))) < smallest_weights / 2
+    with pytest.raises(ValueError, match="resolved record of every configured model"):
+        BoostedJetProcessor(config)
+
+
 #: Shipped models whose histograms must not depend on the chunk size: the ParticleNet ones that
 #: did, LoLa, and the energy regressor with its pull (every model: tests/models/test_inference.py).
 CHUNK_INVARIANT = ("particlenet_top", "particlenet_w", "pointcloud_mass", "lola_top", "energy_dnn")
@@ -108,9 +134,6 @@ def test_model_histograms_do_not_depend_on_the_chunk_size(two_torch_threads):
         np.testing.assert_array_equal(
             chunks[name].values(flow=True), whole[name].values(flow=True), err_msg=name
         )
-
-
-ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"
 
 
 @pytest.mark.skipif(not ENERGY_MODEL.is_file(), reason=f"{ENERGY_MODEL} is not shipped")
