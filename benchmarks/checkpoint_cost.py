@@ -21,7 +21,7 @@ from pathlib import Path
 
 from boostjet.config import load_config
 from boostjet.pipeline import checkpoint
-from boostjet.pipeline.execute import run
+from boostjet.pipeline.routes import run
 
 
 def best(function, repeat: int) -> float:

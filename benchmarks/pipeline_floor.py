@@ -32,8 +32,8 @@ import uproot
 from plain_analysis import analyse
 
 from boostjet.config import RunConfig
-from boostjet.pipeline.execute import run
 from boostjet.pipeline.progress import console
+from boostjet.pipeline.routes import run
 
 TRAINED = Path(__file__).resolve().parents[1] / "boostjet" / "models" / "trained"
 TASKS = {"mass": ("iml_mass", "pointcloud_mass"), "energy": ("energy_dnn",)}

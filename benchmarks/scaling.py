@@ -24,8 +24,8 @@ import warnings
 from pathlib import Path
 
 from boostjet.config import RunConfig
-from boostjet.pipeline.execute import run
 from boostjet.pipeline.progress import console
+from boostjet.pipeline.routes import run
 
 TRAINED = Path(__file__).resolve().parents[1] / "boostjet" / "models" / "trained"
 

@@ -28,7 +28,7 @@ import psutil
 import uproot
 
 from boostjet.config import load_config
-from boostjet.pipeline.execute import run
+from boostjet.pipeline.routes import run
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"

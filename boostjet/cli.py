@@ -14,11 +14,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boostjet import __version__
 from boostjet.errors import BoostjetError
 from boostjet.pipeline.progress import console
+
+if TYPE_CHECKING:
+    from boostjet.config import RunConfig
 
 #: Command-line flag (argparse destination) → configuration key it overrides.
 FLAG_KEYS = {
@@ -83,7 +86,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def load_run_config(args: argparse.Namespace):
+def load_run_config(args: argparse.Namespace) -> RunConfig:
     """The configuration named on the command line, with every override applied."""
     from boostjet.config import load_config
 
@@ -93,52 +96,9 @@ def load_run_config(args: argparse.Namespace):
 # --- run -------------------------------------------------------------------------------------
 
 
-def _print_run(result, run_dir: Path) -> None:
-    from dataclasses import asdict
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from boostjet.analysis.document import skipped_text
-    from boostjet.pipeline.progress import say
-
-    table = Table("dataset", "events read", "processed", "skipped", "fat jets selected")
-    for name, account in result.accounts.items():
-        table.add_row(
-            name,
-            str(account.events_read),
-            str(account.events_processed),
-            str(account.events_skipped),
-            str(account.fat_jets_selected),
-        )
-    Console().print(table)
-    for name, account in result.accounts.items():
-        for item in account.skipped:
-            say(f"skipped {skipped_text(asdict(item))}")
-        if account.skipped:
-            nothing = "" if account.events_processed else ", nothing processed"
-            say(
-                f"dataset '{name}': {account.events_skipped} of {account.events_read} events "
-                f"skipped in {len(account.skipped)} chunk(s) or file(s){nothing}; listed above, "
-                f"in summary.json (datasets.{name}.skipped) and in the report"
-            )
-    if result.chunks_resumed:
-        say(f"{result.chunks_resumed} chunks taken from the interrupted run's checkpoints")
-    if result.workers_lost:
-        say(
-            f"{result.workers_lost} dask worker(s) lost; {result.tasks_rescheduled} task(s) "
-            "ran again elsewhere"
-        )
-    say(
-        f"{result.events_processed} events in {result.processing_time:.1f} s "
-        f"({result.events_per_second:.0f} events/s; {result.wall_time:.1f} s wall); "
-        f"outputs in {run_dir}"
-    )
-
-
 def _run(args: argparse.Namespace) -> int:
     from boostjet.pipeline import checkpoint
-    from boostjet.pipeline.execute import run
+    from boostjet.pipeline.accounting import print_run
     from boostjet.pipeline.outputs import (
         check_output_directory,
         output_lock,
@@ -146,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         write_outputs,
     )
     from boostjet.pipeline.progress import say
+    from boostjet.pipeline.routes import run
 
     config = load_run_config(args)
     run_dir = run_directory(config)
@@ -155,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         result = run(config, checkpoint=partial, resume=args.resume)
         write_outputs(run_dir, config, result, overwrite=args.overwrite)
         checkpoint.remove(partial)
-        _print_run(result, run_dir)
+        print_run(result, run_dir)
         if config.report and not args.no_report:
             from boostjet.analysis.report import write_report
 

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from boostjet.errors import ConfigError
+from boostjet.errors import ConfigError, validation_sentence
 from boostjet.spec import CONSTITUENT_FEATURES
 
 
@@ -230,23 +230,6 @@ class RunConfig(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _location(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
-
-
-def _error_sentence(source: str, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = _location(first)
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'."
-    if first["type"] == "missing":
-        return f"{source}: required key '{key}' is missing."
-    message = first["msg"].removeprefix("Value error, ")
-    if isinstance(first.get("input"), dict):  # a whole section: the message names its keys
-        return f"{source}: section '{key}' is invalid: {message}."
-    return f"{source}: key '{key}' is invalid: {message} (got {first.get('input')!r})."
-
-
 class _DuplicateKey(Exception):
     """A key given twice in one YAML mapping: ``(dotted path, first line, second line)``."""
 
@@ -347,7 +330,7 @@ def load_config(
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_error_sentence(str(path), error)) from None
+        raise ConfigError(validation_sentence(error, "key", str(path))) from None
     return _resolve_models(config, base or Path.cwd())
 
 

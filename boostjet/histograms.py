@@ -24,6 +24,7 @@ import hist
 import numpy as np
 
 from boostjet.config import RunConfig
+from boostjet.spec import ResolvedModel
 
 #: Truth classes, in the order of the integer ``label`` the processor stores.
 TRUTH_CLASSES = ("qcd", "top", "w", "other")
@@ -110,6 +111,23 @@ def is_baseline(name: str) -> bool:
         or name in (MASS_BASELINE, ENERGY_BASELINE)
         or name.startswith(LINEAR_PREFIX)
     )
+
+
+def tagger_names(models: Iterable[ResolvedModel]) -> list[str]:
+    """Every tagger a run scores jets with: the cut-based ones, then the tagger models."""
+    return [*CUT_BASED.values()] + [m.name for m in models if m.task == "tagger"]
+
+
+def regressor_kinds(models: Iterable[ResolvedModel]) -> dict[str, str]:
+    """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy), and
+    each energy model followed by its linear calibration."""
+    kinds = {MASS_BASELINE: "mass", ENERGY_BASELINE: "energy"}
+    for model in models:
+        if model.task == "mass":
+            kinds[model.name] = "mass"
+        elif model.task == "energy":
+            kinds |= {model.name: "energy", linear_calibration_name(model.name): "energy"}
+    return kinds
 
 
 def regressor_baselines(regressor: str, kind: str, regressors: Mapping[str, str]) -> list[str]:

@@ -159,3 +159,23 @@ class ModelMetadata(BaseModel):
     def from_json(cls, text: str | bytes) -> ModelMetadata:
         """Parse and validate JSON text written by `to_json`."""
         return cls.model_validate_json(text)
+
+
+class ResolvedModel(BaseModel):
+    """One configured model as the pre-flight resolved it: everything later steps need to know
+    about it, read once from its metadata (small, so the processor pickles small for workers)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """The name in the configuration (``models[].name``), which names its histograms."""
+    task: Task
+    path: str
+    """The model file, as the configuration resolved it."""
+    signal: Literal["top", "w"] | None = None
+    """Taggers: the class a high score means."""
+    calibration: tuple[float, float] | None = None
+    """Energy regressors: (offset, slope) of the linear calibration E_true ≈ offset + slope E_reco
+    fitted in training, the baseline the regressor is compared with."""
+    input_spec: InputSpec
+    """The model's own input layout (the configuration may provide more)."""

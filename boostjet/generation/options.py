@@ -6,21 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from boostjet.errors import GenerationError
+from boostjet.errors import GenerationError, validation_sentence
 
 Process = Literal["ttbar", "qcd", "wjets", "zjets"]
 Card = Literal["mc", "data-like"]
-
-
-def _sentence(error: ValidationError) -> str:
-    """One sentence naming the first invalid option, its problem and the value given."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "options"
-    message = first["msg"].removeprefix("Value error, ")
-    message = message[0].lower() + message[1:]
-    if first["type"] == "value_error" or "input" not in first:
-        return f"Generation option '{field}' is invalid: {message}."
-    return f"Generation option '{field}' is invalid: {message} (got {first['input']!r})."
 
 
 class GenerationOptions(BaseModel):
@@ -46,7 +35,7 @@ class GenerationOptions(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise GenerationError(_sentence(error)) from None
+            raise GenerationError(validation_sentence(error, "generation option")) from None
 
     @field_validator("pthat_min")
     @classmethod

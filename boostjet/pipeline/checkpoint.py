@@ -36,19 +36,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from boostjet import histogram_io
+from boostjet.config import RunConfig
 from boostjet.errors import ConfigError
+from boostjet.pipeline.fileset import Fileset
 
 META = "meta.json"
 SUFFIX = ".chunk"
 MAGIC = b"boostjet-checkpoint 1 "
 
 
-def checkpoint_directory(config) -> Path:
+def checkpoint_directory(config: RunConfig) -> Path:
     """``<output>/.<name>.partial`` (absolute, so that worker processes find it too)."""
     return (Path(config.output) / f".{config.name}.partial").absolute()
 
 
-def supports_checkpoints(config) -> bool:
+def supports_checkpoints(config: RunConfig) -> bool:
     """True on the routes whose workers write to this machine's file system."""
     return config.executor.scheduler is None and config.executor.jobqueue is None
 
@@ -59,7 +61,7 @@ def chunk_key(dataset: str, path: str, start: int, stop: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def fingerprint(config, fileset) -> str:
+def fingerprint(config: RunConfig, fileset: Fileset) -> str:
     """What must not change between an interrupted run and its resumption."""
     content = config.model_dump(mode="json", exclude={"executor", "output", "report"})
     files = [

@@ -23,9 +23,11 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents import NanoEventsFactory
 
+from boostjet.config import RunConfig
 from boostjet.histograms import TRUTH_CLASSES
-from boostjet.pipeline.execute import DatasetAccount, Skipped, guarded_call
+from boostjet.pipeline.accounting import DatasetAccount, Skipped
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
+from boostjet.pipeline.guards import guarded_call
 from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
@@ -67,7 +69,7 @@ def chunk_arrays(inputs: JetInputs, chunk: Chunk) -> dict[str, np.ndarray]:
     )._asdict()
 
 
-def _export_chunk(stage: Path, index: int, chunk: Chunk, config, is_data: bool):
+def _export_chunk(stage: Path, index: int, chunk: Chunk, config: RunConfig, is_data: bool):
     """Write one chunk; returns its manifest entry, or a Skipped record when it failed."""
     settings = config.executor
     inputs, failure = guarded_call(
@@ -95,7 +97,9 @@ def _export_chunk(stage: Path, index: int, chunk: Chunk, config, is_data: bool):
     }
 
 
-def _dataset_entry(config, name: str, account: DatasetAccount, files: list[dict]) -> dict:
+def _dataset_entry(
+    config: RunConfig, name: str, account: DatasetAccount, files: list[dict]
+) -> dict:
     spec = config.datasets[name]
     counts = {label: sum(f["counts"][label] for f in files) for label in TRUTH_CLASSES}
     return {
@@ -111,7 +115,7 @@ def _dataset_entry(config, name: str, account: DatasetAccount, files: list[dict]
     }
 
 
-def _export(stage: Path, config, fileset: Fileset) -> dict[str, Any]:
+def _export(stage: Path, config: RunConfig, fileset: Fileset) -> dict[str, Any]:
     chunks = chunks_of(fileset, config.tree, config.executor.chunksize)
     accounts = {name: DatasetAccount() for name in config.datasets}
     files: dict[str, list[dict]] = {name: [] for name in config.datasets}
@@ -139,7 +143,7 @@ def _export(stage: Path, config, fileset: Fileset) -> dict[str, Any]:
     return {name: _dataset_entry(config, name, accounts[name], files[name]) for name in accounts}
 
 
-def export_dataset(config, output: Path, overwrite: bool = False) -> dict[str, Any]:
+def export_dataset(config: RunConfig, output: Path, overwrite: bool = False) -> dict[str, Any]:
     """Export every dataset of ``config`` into ``output``; returns the manifest.
 
     ``output`` is locked for the whole export (:func:`~boostjet.pipeline.outputs.output_lock`)

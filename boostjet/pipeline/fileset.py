@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import uproot
 
+from boostjet.config import RunConfig
 from boostjet.errors import ConfigError, InputFileError
 from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.progress import say
@@ -147,7 +148,7 @@ def open_tree(path: str, tree_name: str, option: str = "tree") -> Iterator:
         yield tree
 
 
-def _collection_problem(path: str, tree, config) -> str | None:
+def _collection_problem(path: str, tree, config: RunConfig) -> str | None:
     keys = set(tree.keys())
     collection = config.fatjet_collection
     where = f"{path} (tree '{config.tree}')"
@@ -162,7 +163,7 @@ def _collection_problem(path: str, tree, config) -> str | None:
     return None
 
 
-def check_file(dataset: str, path: str, config) -> InputFile:
+def check_file(dataset: str, path: str, config: RunConfig) -> InputFile:
     """Open ``path`` (no data read) and say whether boostjet can process it, and its entries."""
     try:
         with open_tree(path, config.tree) as tree:
@@ -176,7 +177,7 @@ def check_file(dataset: str, path: str, config) -> InputFile:
     return InputFile(dataset, path, entries, uuid, problem)
 
 
-def build_fileset(config) -> Fileset:
+def build_fileset(config: RunConfig) -> Fileset:
     """Expand and pre-flight every dataset's files; print a warning for each file listed or read
     twice (:func:`repeated_inputs`).
 

@@ -37,12 +37,13 @@ import hist
 import uproot
 import yaml
 
+from boostjet.config import RunConfig
 from boostjet.errors import ConfigError
 from boostjet.histogram_io import write_histograms
-from boostjet.histograms import CUT_BASED
-from boostjet.pipeline.execute import RunResult
-from boostjet.processors.tagging import BoostedJetProcessor
+from boostjet.histograms import CUT_BASED, regressor_kinds, tagger_names
+from boostjet.pipeline.accounting import RunResult
 from boostjet.rundir import CONFIG, HISTOGRAMS, HISTOGRAMS_PICKLE, HISTOGRAMS_ROOT, SUMMARY
+from boostjet.spec import ResolvedModel
 
 #: Marks a directory as written by boostjet; it holds {"written_by": "boostjet <command>"}.
 MARKER = ".boostjet-output"
@@ -51,7 +52,7 @@ VERSIONED = ("boostjet", "coffea", "uproot", "awkward", "hist", "torch", "numpy"
 _ROOT_MAX_DIMENSIONS = 3
 
 
-def run_directory(config) -> Path:
+def run_directory(config: RunConfig) -> Path:
     """Where a run's outputs go: ``<output>/<name>``."""
     return Path(config.output) / config.name
 
@@ -222,7 +223,7 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def _weight(config, name: str, processed: int) -> float | None:
+def _weight(config: RunConfig, name: str, processed: int) -> float | None:
     """cross_section × luminosity / events for simulation (None without events), 1 for data."""
     spec = config.datasets[name]
     if spec.is_data:
@@ -231,29 +232,17 @@ def _weight(config, name: str, processed: int) -> float | None:
     return spec.cross_section * config.luminosity / events if events else None
 
 
-def _tagger_signal(model) -> str | None:
-    from boostjet.models.export import model_files
-    from boostjet.spec import ModelMetadata
-
-    return ModelMetadata.from_json(model_files(model.path)[1].read_bytes()).signal
-
-
-def taggers(config) -> dict[str, str | None]:
+def taggers(models: tuple[ResolvedModel, ...]) -> dict[str, str | None]:
     """Tagger name → signal class, for every ``score_<tagger>`` histogram of the processor."""
     cut_based = {name: signal for signal, name in CUT_BASED.items()}
-    models = {m.name: m for m in config.models}
+    signals = {m.name: m.signal for m in models}
     return {
-        name: cut_based[name] if name in cut_based else _tagger_signal(models[name])
-        for name in BoostedJetProcessor(config).taggers
+        name: cut_based[name] if name in cut_based else signals[name]
+        for name in tagger_names(models)
     }
 
 
-def regressors(config) -> dict[str, str]:
-    """Regressor name → "mass" or "energy", for every ``response_<name>`` histogram."""
-    return BoostedJetProcessor(config).regressors
-
-
-def summary(config, result: RunResult) -> dict[str, Any]:
+def summary(config: RunConfig, result: RunResult) -> dict[str, Any]:
     """The content of summary.json."""
     datasets = {}
     for name, account in result.accounts.items():
@@ -290,14 +279,16 @@ def summary(config, result: RunResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "datasets": datasets,
         "histograms": sorted(result.histograms),
-        "taggers": taggers(config),
-        "regressors": regressors(config),
+        "taggers": taggers(result.models),
+        "regressors": regressor_kinds(result.models),
         "working_points": list(config.working_points),
         "versions": versions(),
     }
 
 
-def write_outputs(directory: Path, config, result: RunResult, overwrite: bool = False) -> Path:
+def write_outputs(
+    directory: Path, config: RunConfig, result: RunResult, overwrite: bool = False
+) -> Path:
     """Write the histograms (UHI JSON, pickle, ROOT), summary.json and config.yaml into
     ``directory``."""
     with staged_directory(directory, overwrite) as stage:

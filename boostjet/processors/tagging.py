@@ -10,6 +10,7 @@ import numpy as np
 from coffea import processor
 
 from boostjet import histograms
+from boostjet.config import RunConfig
 from boostjet.errors import InputDataError, ModelError
 from boostjet.processors.constituents import (
     FlatConstituents,
@@ -35,7 +36,7 @@ from boostjet.processors.jets import (
     select_fat_jets,
     truth_labels,
 )
-from boostjet.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec
+from boostjet.spec import IMPACT_PARAMETERS, JET_FEATURES, InputSpec, ResolvedModel
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _require(events, collection: str, option: str) -> None:
         )
 
 
-def _constituents(events, config, selected) -> FlatConstituents:
+def _constituents(events, config: RunConfig, selected) -> FlatConstituents:
     """Constituents of the selected jets: resolved references, or ΔR association without them."""
     collections = tuple(c for c in config.constituents.collections if has_collection(events, c))
     if not collections:
@@ -98,7 +99,7 @@ def _constituents(events, config, selected) -> FlatConstituents:
     return resolve_from_sources(refs[selected.index], sources)
 
 
-def _impact_parameters_wanted(events, config, collections) -> bool:
+def _impact_parameters_wanted(events, config: RunConfig, collections) -> bool:
     """Whether the configured features need track impact parameters; every track collection
     must then store them (InputDataError naming the file and option otherwise)."""
     wanted = [f for f in config.constituents.features if f in IMPACT_PARAMETERS]
@@ -114,7 +115,7 @@ def _impact_parameters_wanted(events, config, collections) -> bool:
     return True
 
 
-def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
+def _targets(events, config: RunConfig, selected) -> tuple[ak.Array, ak.Array]:
     """Generator-level soft-drop mass and energy of the matched generator jet (NaN if none)."""
     name = config.truth.genjet_collection
     if name is None or not has_collection(events, name):
@@ -128,7 +129,9 @@ def _targets(events, config, selected) -> tuple[ak.Array, ak.Array]:
     )
 
 
-def build_jet_inputs(events, config, is_data: bool, with_constituents: bool = True) -> JetInputs:
+def build_jet_inputs(
+    events, config: RunConfig, is_data: bool, with_constituents: bool = True
+) -> JetInputs:
     """Select fat jets and compute every per-jet quantity and model input for one chunk.
 
     Without constituents (a run with no model) the references and energy-flow collections are
@@ -203,7 +206,7 @@ def _check_finite(events, jet_table: ak.Array, features: tuple[str, ...]) -> Non
             )
 
 
-def input_spec(config) -> InputSpec:
+def input_spec(config: RunConfig) -> InputSpec:
     """The model input layout a run configuration produces; models must declare the same."""
     return InputSpec(
         constituent_features=config.constituents.features,
@@ -214,35 +217,34 @@ def input_spec(config) -> InputSpec:
 
 
 class BoostedJetProcessor(processor.ProcessorABC):
-    """Fills tagger-score, response and control histograms for one chunk of Delphes events."""
+    """Fills tagger-score, response and control histograms for one chunk of Delphes events.
 
-    def __init__(self, config):
+    ``models`` are the pre-flight's records of the configured models, in configuration order.
+    """
+
+    def __init__(self, config: RunConfig, models: tuple[ResolvedModel, ...] = ()):
+        if [m.name for m in models] != [m.name for m in config.models]:
+            raise ValueError(
+                "BoostedJetProcessor needs the resolved record of every configured model, "
+                "in configuration order (pipeline.preflight.resolve_models)."
+            )
         self.config = config
+        self.models = tuple(models)
 
     @property
     def taggers(self) -> list[str]:
-        return [*histograms.CUT_BASED.values()] + [
-            m.name for m in self.config.models if m.task == "tagger"
-        ]
+        return histograms.tagger_names(self.models)
 
     @property
     def regressors(self) -> dict[str, str]:
-        """Regressor name → target kind; baselines first (reco soft-drop mass, reco energy)."""
-        kinds = {histograms.MASS_BASELINE: "mass", histograms.ENERGY_BASELINE: "energy"}
-        for model in self.config.models:
-            if model.task == "mass":
-                kinds[model.name] = "mass"
-            elif model.task == "energy":
-                linear = histograms.linear_calibration_name(model.name)
-                kinds |= {model.name: "energy", linear: "energy"}
-        return kinds
+        return histograms.regressor_kinds(self.models)
 
     @property
     def regressors_with_sigma(self) -> tuple[str, ...]:
         """Energy regressors: their second output is a per-jet σ."""
-        return tuple(m.name for m in self.config.models if m.task == "energy")
+        return tuple(m.name for m in self.models if m.task == "energy")
 
-    def _runner(self, model):
+    def _runner(self, model: ResolvedModel):
         """The model's runner; the model itself is loaded once per worker process and cached."""
         from boostjet.models.inference import ModelRunner
 
@@ -252,7 +254,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
         dataset = events.metadata["dataset"]
         settings = self.config.datasets[dataset]
         inputs = build_jet_inputs(
-            events, self.config, settings.is_data, with_constituents=bool(self.config.models)
+            events, self.config, settings.is_data, with_constituents=bool(self.models)
         )
         jets = inputs.jets
         hists = histograms.book(
@@ -275,7 +277,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
             histograms.ENERGY_BASELINE: (ak.to_numpy(jets.energy), "energy"),
         }
         sigmas: dict[str, np.ndarray] = {}
-        if len(pt) and self.config.models:
+        if len(pt) and self.models:
             predictions |= self._evaluate_models(inputs, scores, sigmas, chunk_name(events))
         for name, score in scores.items():
             hists[histograms.score_key(name)].fill(dataset=dataset, truth=truth, pt=pt, score=score)
@@ -300,7 +302,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
         output is a ModelError naming ``where`` (the chunk)."""
         predictions = {}
         jet_matrix = inputs.jet_matrix()
-        for model in self.config.models:
+        for model in self.models:
             runner = self._runner(model)
             try:
                 output = runner(inputs.constituents, inputs.mask, jet_matrix)
@@ -313,7 +315,7 @@ class BoostedJetProcessor(processor.ProcessorABC):
             else:
                 predictions[model.name] = (output[:, 0], "energy")
                 sigmas[model.name] = output[:, 1]
-                offset, slope = runner.metadata.training["linear_calibration"]
+                offset, slope = model.calibration
                 linear = offset + slope * jet_matrix[:, JET_FEATURES.index("energy")]
                 predictions[histograms.linear_calibration_name(model.name)] = (linear, "energy")
         return predictions

@@ -490,10 +490,12 @@ class NaNAtEtaZero(torch.nn.Module):
         return torch.where(odd, torch.full_like(score, float("nan")), score)
 
 
-def _model_config(tmp_path: Path, files: list[str], name: str, path: Path, **executor) -> Path:
+def _model_config(
+    tmp_path: Path, files: list[str], name: str, path: Path, task: str = "tagger", **executor
+) -> Path:
     config = _content_config(tmp_path, files, False, **executor)
     content = yaml.safe_load(config.read_text())
-    content["models"] = [{"name": name, "task": "tagger", "path": str(path)}]
+    content["models"] = [{"name": name, "task": task, "path": str(path)}]
     config.write_text(yaml.safe_dump(content))
     return config
 
@@ -519,12 +521,12 @@ def _model_config(tmp_path: Path, files: list[str], name: str, path: Path, **exe
 def test_a_model_whose_graph_does_not_match_its_metadata_fails_the_pre_flight(
     module, problem, toy_model, broken_flat_file, tmp_path, capsys, monkeypatch
 ):
-    from boostjet.pipeline import execute
+    from boostjet.pipeline import routes
 
     def no_chunk_runs(config):
         raise AssertionError("the input files were opened before the models were checked")
 
-    monkeypatch.setattr(execute, "build_fileset", no_chunk_runs)
+    monkeypatch.setattr(routes, "build_fileset", no_chunk_runs)
     name = module.__name__.lower()
     path = toy_model(name, module())
     config = _model_config(tmp_path, [str(broken_flat_file({}))], name, path)
@@ -532,6 +534,34 @@ def test_a_model_whose_graph_does_not_match_its_metadata_fails_the_pre_flight(
     line = _one_line(capsys)
     assert line.startswith(f"error: models.{name}")
     assert problem.format(name=name, path=path) in line
+
+
+class JetEnergyWithUnitSigma(torch.nn.Module):
+    """An energy regressor returning (jet energy, 1 GeV), exported without the linear
+    calibration that training stores in its metadata."""
+
+    def forward(self, constituents, mask, jet):
+        energy = jet[:, 4]
+        return torch.stack([energy, torch.ones_like(energy)], dim=1)
+
+
+def test_an_energy_model_without_its_linear_calibration_fails_the_pre_flight(
+    toy_model, broken_flat_file, tmp_path, capsys, monkeypatch
+):
+    """It used to pass the pre-flight and raise a KeyError traceback in the first chunk."""
+    from boostjet.pipeline import routes
+
+    def no_chunk_runs(config):
+        raise AssertionError("the input files were opened before the models were checked")
+
+    monkeypatch.setattr(routes, "build_fileset", no_chunk_runs)
+    path = toy_model("uncalibrated", JetEnergyWithUnitSigma(), task="energy")
+    config = _model_config(tmp_path, [str(broken_flat_file({}))], "uncalibrated", path, "energy")
+    assert main(["run", str(config)]) == 2
+    assert _one_line(capsys) == (
+        f"error: models.uncalibrated: {path} is an energy model whose metadata holds no linear "
+        "calibration (training.linear_calibration); re-export it."
+    )
 
 
 def test_a_model_returning_nan_stops_the_run_naming_chunk_and_model(

@@ -12,7 +12,7 @@ from coffea.nanoevents import NanoEventsFactory
 
 from boostjet.errors import InputDataError
 from boostjet.pipeline.baskets import is_read_error, read_problem, unreadable_baskets
-from boostjet.pipeline.execute import guarded_call
+from boostjet.pipeline.guards import guarded_call
 from boostjet.processors.delphes import BoostjetDelphesSchema
 
 SAMPLES = sorted((Path(__file__).parents[2] / "samples").glob("*.root"))

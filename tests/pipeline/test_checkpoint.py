@@ -18,7 +18,7 @@ from boostjet.config import load_config
 from boostjet.errors import ConfigError
 from boostjet.pipeline import checkpoint as checkpoints
 from boostjet.pipeline.checkpoint import checkpoint_directory, key_file
-from boostjet.pipeline.execute import run
+from boostjet.pipeline.routes import run
 
 
 @pytest.fixture

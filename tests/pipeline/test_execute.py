@@ -17,15 +17,10 @@ import numpy as np
 import pytest
 
 from boostjet.errors import ConfigError, InputDataError, InputFileError
-from boostjet.pipeline.execute import (
-    AccountingError,
-    DatasetAccount,
-    Skipped,
-    execute,
-    job_script,
-    run,
-)
+from boostjet.pipeline.accounting import AccountingError, DatasetAccount, Skipped
+from boostjet.pipeline.clusters import job_script
 from boostjet.pipeline.fileset import build_fileset
+from boostjet.pipeline.routes import execute, run
 from boostjet.processors.tagging import BoostedJetProcessor
 from boostjet.testing.faults import DelayedProcessor
 

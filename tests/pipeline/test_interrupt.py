@@ -39,7 +39,7 @@ CHUNKS = 20
 #: so that the jobqueue code path runs here, imports included.
 DRIVER = """
 import sys
-import boostjet.pipeline.execute as execute
+import boostjet.pipeline.routes as routes
 import boostjet.pipeline.interrupt as interrupt
 from boostjet.testing.faults import DelayedProcessor
 from boostjet.processors.tagging import BoostedJetProcessor
@@ -48,7 +48,7 @@ from boostjet.cli import console_script
 delay, markers, jobs = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 del sys.argv[1:4]
 original = BoostedJetProcessor
-execute.BoostedJetProcessor = lambda c: DelayedProcessor(original(c), delay, markers)
+routes.BoostedJetProcessor = lambda c, m: DelayedProcessor(original(c, m), delay, markers)
 
 def local_jobs(**options):
     import dask_jobqueue.local

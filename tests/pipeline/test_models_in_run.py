@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -13,11 +15,13 @@ from coffea.processor import accumulate
 from boostjet.cli import main
 from boostjet.config import load_config
 from boostjet.models.inference import ModelRunner
+from boostjet.pipeline.preflight import resolve_models
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import BoostedJetProcessor, build_jet_inputs, input_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "boostjet" / "models" / "trained" / "dnn_top.pt"
+ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} is not shipped")
 
 
@@ -62,7 +66,7 @@ def ttbar_events():
 def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     config = load_config(config_with_model(tmp_path))
     events = ttbar_events()
-    out = BoostedJetProcessor(config).process(events)
+    out = BoostedJetProcessor(config, resolve_models(config)).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
     runner = ModelRunner(MODEL, expected_spec=input_spec(config))
     direct = runner(inputs.constituents, inputs.mask, inputs.jet_matrix())
@@ -71,6 +75,29 @@ def test_processor_scores_equal_the_model_applied_directly(tmp_path):
     assert np.all((direct >= 0) & (direct < 1))
     direct_counts, _ = np.histogram(direct, bins=scores.axes["score"].edges)
     np.testing.assert_array_equal(scores.project("score").values(), direct_counts)
+
+
+@pytest.mark.skipif(not ENERGY_MODEL.is_file(), reason=f"{ENERGY_MODEL} is not shipped")
+def test_the_pre_flight_resolves_each_model_into_the_record_every_later_step_uses(tmp_path):
+    """Name, task, signal, linear calibration and input spec as the metadata files hold them
+    (read here as plain JSON); the processor holding the records pickles without the weights."""
+    config = load_config(ROOT / "configs" / "quickstart.yaml", base=ROOT)
+    records = resolve_models(config)
+    assert [r.name for r in records] == [m.name for m in config.models]
+    for record, model in zip(records, config.models, strict=True):
+        metadata = json.loads(Path(model.path).with_suffix(".json").read_text())
+        assert (record.task, record.signal, record.path) == (
+            metadata["task"],
+            metadata.get("signal"),
+            str(model.path),
+        )
+        calibration = metadata["training"].get("linear_calibration")
+        assert record.calibration == (tuple(calibration) if record.task == "energy" else None)
+        assert record.input_spec.model_dump(mode="json") == metadata["input_spec"]
+    smallest_weights = min(Path(m.path).stat().st_size for m in config.models)
+    assert len(pickle.dumps(BoostedJetProcessor(config, records))) < smallest_weights / 2
+    with pytest.raises(ValueError, match="resolved record of every configured model"):
+        BoostedJetProcessor(config)
 
 
 #: Shipped models whose histograms must not depend on the chunk size: the ParticleNet ones that
@@ -92,7 +119,8 @@ def test_model_histograms_do_not_depend_on_the_chunk_size(two_torch_threads):
     that to vary from chunk to chunk)."""
     config = load_config(ROOT / "configs" / "quickstart.yaml", base=ROOT)
     models = [m for m in config.models if m.name in CHUNK_INVARIANT]
-    processor = BoostedJetProcessor(config.model_copy(update={"models": models}))
+    config = config.model_copy(update={"models": models})
+    processor = BoostedJetProcessor(config, resolve_models(config))
     whole = processor.process(sample_events("wjets", 0, 200))["histograms"]
     chunks = accumulate(
         processor.process(sample_events("wjets", start, start + 20))["histograms"]
@@ -108,9 +136,6 @@ def test_model_histograms_do_not_depend_on_the_chunk_size(two_torch_threads):
         )
 
 
-ENERGY_MODEL = ROOT / "boostjet" / "models" / "trained" / "energy_dnn.pt"
-
-
 @pytest.mark.skipif(not ENERGY_MODEL.is_file(), reason=f"{ENERGY_MODEL} is not shipped")
 def test_energy_pull_histogram_holds_the_models_own_sigma(tmp_path):
     path = config_with_model(tmp_path)
@@ -121,7 +146,7 @@ def test_energy_pull_histogram_holds_the_models_own_sigma(tmp_path):
     path.write_text(text)
     config = load_config(path)
     events = ttbar_events()
-    out = BoostedJetProcessor(config).process(events)
+    out = BoostedJetProcessor(config, resolve_models(config)).process(events)
     inputs = build_jet_inputs(events, config, is_data=False)
     energy, sigma = ModelRunner(ENERGY_MODEL, expected_spec=input_spec(config))(
         inputs.constituents, inputs.mask, inputs.jet_matrix()

@@ -14,7 +14,6 @@ import yaml
 
 from boostjet.config import load_config
 from boostjet.errors import ConfigError, HistogramError
-from boostjet.pipeline.execute import run
 from boostjet.pipeline.outputs import (
     MARKER,
     output_lock,
@@ -23,6 +22,7 @@ from boostjet.pipeline.outputs import (
     staged_directory,
     write_outputs,
 )
+from boostjet.pipeline.routes import run
 from boostjet.rundir import load_histograms, load_summary
 
 

@@ -16,7 +16,7 @@ import yaml
 from boostjet.cli import main
 from boostjet.errors import ConfigError
 from boostjet.pipeline.checkpoint import checkpoint_directory
-from boostjet.pipeline.execute import run
+from boostjet.pipeline.routes import run
 from boostjet.processors.tagging import BoostedJetProcessor
 from boostjet.rundir import load_histograms, load_summary
 from boostjet.testing.faults import FailingProcessor, InjectedFault
@@ -277,7 +277,7 @@ def test_a_local_cluster_listens_on_127_0_0_1_only(run_config):
     LocalCluster boostjet starts accept connections on the loopback interface only."""
     import psutil
 
-    from boostjet.pipeline.execute import dask_client
+    from boostjet.pipeline.clusters import dask_client
 
     config = run_config(executor={"type": "dask", "workers": 1})
     with dask_client(config) as client:
