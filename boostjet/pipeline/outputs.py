@@ -41,6 +41,7 @@ from boostjet.config import RunConfig
 from boostjet.errors import ConfigError
 from boostjet.histogram_io import write_histograms
 from boostjet.histograms import CUT_BASED, regressor_kinds, tagger_names
+from boostjet.models.workingpoints import run_thresholds
 from boostjet.pipeline.accounting import RunResult
 from boostjet.rundir import CONFIG, HISTOGRAMS, HISTOGRAMS_PICKLE, HISTOGRAMS_ROOT, SUMMARY
 from boostjet.spec import ResolvedModel
@@ -282,6 +283,8 @@ def summary(config: RunConfig, result: RunResult) -> dict[str, Any]:
         "taggers": taggers(result.models),
         "regressors": regressor_kinds(result.models),
         "working_points": list(config.working_points),
+        "thresholds": run_thresholds(config, result.models),
+        "scale_factors": config.scale_factors.model_dump(mode="json"),
         "versions": versions(),
     }
 
