@@ -5,7 +5,8 @@ as :data:`HISTOGRAMS` (UHI JSON, boostjet/histogram_io.py: reading it runs no co
 :data:`HISTOGRAMS_PICKLE` (for users' own scripts, never unpickled implicitly) and
 :data:`HISTOGRAMS_ROOT`, the run summary :data:`SUMMARY` and the resolved configuration
 :data:`CONFIG`; the analysis adds :data:`REPORT_MARKDOWN`, :data:`REPORT_HTML`, the figures in
-:data:`PLOTS` and the ``analysis`` key of the summary.
+:data:`PLOTS`, the scale factors as correctionlib JSON :data:`SCALE_FACTORS` and the ``analysis``
+key of the summary.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ CONFIG = "config.yaml"
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
 PLOTS = "plots"
+SCALE_FACTORS = "scale_factors.json"
 
 
 def write_atomic(path: Path, text: str) -> None:
