@@ -14,6 +14,8 @@ from boostjet.analysis.fitresult import ScaleFactorFit
 from boostjet.analysis.plots import EXPERIMENT, TRUTH_LABELS, _save, _style
 
 STAGES = ("prefit", "postfit")
+#: One colour per truth class in every panel; stacked bottom to top in this order.
+COLORS = {"qcd": "#f89c20", "other": "#964a8b", "w": "#5790fc", "top": "#e42536"}
 
 
 def plot_template_fit(fit: ScaleFactorFit, stem: str | Path, *, text: str = "") -> list[Path]:
@@ -29,7 +31,8 @@ def plot_template_fit(fit: ScaleFactorFit, stem: str | Path, *, text: str = "") 
                 ax = axes[row][column]
                 yields = fit.yields[region]
                 stacked = getattr(yields, stage)
-                categories = [c for c in stacked if np.any(stacked[c] > 0)][::-1]
+                order = [c for c in COLORS if c in stacked] + sorted(set(stacked) - set(COLORS))
+                categories = [c for c in order if np.any(stacked[c] > 0)]
                 if categories:
                     hep.histplot(
                         [stacked[c] for c in categories],
@@ -37,6 +40,7 @@ def plot_template_fit(fit: ScaleFactorFit, stem: str | Path, *, text: str = "") 
                         stack=True,
                         histtype="fill",
                         label=[TRUTH_LABELS.get(c, c) for c in categories],
+                        color=[COLORS.get(c, "grey") for c in categories],
                         ax=ax,
                     )
                 total = sum(stacked.values())
