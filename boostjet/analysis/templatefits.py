@@ -25,7 +25,6 @@ from boostjet.analysis.fitresult import ScaleFactorFit
 from boostjet.analysis.rundata import Run
 from boostjet.analysis.templatefit import fit_scale_factor
 from boostjet.histograms import DATA_TRUTH, NOMINAL, TRUTH_CLASSES, template_key
-from boostjet.models.workingpoints import WINDOW_KEYS
 
 FREE_BACKGROUND = "qcd"
 DEFAULT_MINOR_UNCERTAINTY = 0.5
@@ -70,22 +69,23 @@ def template_fits(run: Run) -> TemplateFits:
     all_thresholds = run.summary.get("thresholds") or {}
     fits, subtraction, used, datasets, notes = [], {}, {}, {}, []
     for tagger, signal in run.taggers.items():
-        key = template_key(tagger)
         if chosen is not None and tagger not in chosen:
             continue
-        if key not in run.hists or tagger not in all_thresholds:
-            if tagger not in WINDOW_KEYS:
-                notes.append(
-                    f"{tagger} has no frozen working points (no 'working_points' table in its "
-                    "metadata, no models[].thresholds): no template-fit scale factors."
-                )
+        names = [d for d in run.metadata if _for(run, d, signal)]
+        data = [d for d in names if run.metadata[d].get("is_data")]
+        simulation = [d for d in names if not run.metadata[d].get("is_data")]
+        if not data or not simulation:
+            continue  # the subtraction section says why there is no data
+        if template_key(tagger) not in run.hists or tagger not in all_thresholds:
+            notes.append(
+                f"{tagger} has no frozen working points (no 'working_points' table in its "
+                "metadata, no models[].thresholds, or a run of an older boostjet): no "
+                "template-fit scale factors."
+            )
             continue
-        h = run.hists[key]
-        names = list(h.axes["dataset"])
-        data = [d for d in names if _for(run, d, signal) and run.metadata[d].get("is_data")]
-        simulation = [
-            d for d in names if _for(run, d, signal) and not run.metadata[d].get("is_data")
-        ]
+        filled = list(run.hists[template_key(tagger)].axes["dataset"])
+        data = [d for d in data if d in filled]
+        simulation = [d for d in simulation if d in filled]
         if not data or not simulation:
             continue
         thresholds = dict(all_thresholds[tagger])
