@@ -242,7 +242,8 @@ def template_histogram(
 ) -> hist.Hist:
     """Scale-factor templates of one tagger: score bins at its ``thresholds`` (a jet passes
     working point k when its score bin starts at or above threshold k), the soft-drop mass in
-    ``observable`` = (bins, low, high); scores of 1 fall in the overflow (they pass)."""
+    ``observable`` = (bins, low, high); scores of 1 fall in the overflow (they pass), masses
+    outside the range in the flow bins (not fitted). Flow bins everywhere, as ROOT's TH3."""
     edges = sorted({0.0, 1.0, *thresholds})
     bins, low, high = observable
     return hist.Hist(
@@ -250,10 +251,8 @@ def template_histogram(
         _truth(),
         hist.axis.StrCategory([NOMINAL], name="systematic", label="Systematic", growth=True),
         _pt(pt_edges),
-        hist.axis.Variable(edges, name="score", label="Tagger score", underflow=False),
-        hist.axis.Regular(
-            bins, low, high, name="sd_mass", label=CONTROL_VARIABLES["sd_mass"][3], flow=False
-        ),
+        hist.axis.Variable(edges, name="score", label="Tagger score"),
+        hist.axis.Regular(bins, low, high, name="sd_mass", label=CONTROL_VARIABLES["sd_mass"][3]),
         storage=hist.storage.Weight(),
     )
 
