@@ -100,7 +100,7 @@ def _connect(address: str, timeout: float):
         ) from None
 
 
-def _dashboard_link(client, dashboard_address: str, own: bool) -> str | None:
+def dashboard_link(client, dashboard_address: str, own: bool) -> str | None:
     """The dashboard's URL, None without one. On a cluster boostjet started (``own``) the
     dashboard listens on ``dashboard_address``, which may differ from the scheduler's address
     (``client.dashboard_link``'s host): a jobqueue scheduler faces the batch nodes."""
@@ -144,7 +144,7 @@ def dask_client(config: RunConfig) -> Iterator:
             )
         if client is None:
             client = Client(cluster)
-        link = _dashboard_link(client, settings.dashboard_address, own=cluster is not None)
+        link = dashboard_link(client, settings.dashboard_address, own=cluster is not None)
         if link:
             say(f"dask dashboard: {link}")
         yield client
