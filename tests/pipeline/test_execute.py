@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from boostjet.errors import ConfigError, InputDataError, InputFileError
 from boostjet.pipeline.accounting import AccountingError, DatasetAccount, Skipped
 from boostjet.pipeline.clusters import dashboard_link, job_script
 from boostjet.pipeline.fileset import build_fileset
+from boostjet.pipeline.interrupt import close_dask
 from boostjet.pipeline.routes import execute, run
 from boostjet.processors.tagging import BoostedJetProcessor
 from boostjet.testing.faults import DelayedProcessor
@@ -301,6 +303,48 @@ class _Client:
 def test_the_dashboard_link_names_the_address_the_dashboard_listens_on(address, own, link):
     assert dashboard_link(_Client({"dashboard": 8787}), address, own) == link
     assert dashboard_link(_Client({}), address, own) is None
+
+
+def _still_running(dask_scheduler) -> dict:
+    return {"all": 1, "remaining": 1, "status": "running"}
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_closing_a_cluster_under_a_progress_feed_logs_no_error():
+    """A progress bar's ``feed`` on the scheduler sleeps between two updates; closing the
+    scheduler then cancels it, which distributed logged as an ERROR with a CancelledError
+    traceback at the end of successful jobqueue runs. Here the feed sleeps 60 s, so it surely
+    is cancelled."""
+    from distributed import Client, LocalCluster
+    from distributed.comm import connect
+    from distributed.protocol.pickle import dumps
+
+    errors = _Records()
+    logging.getLogger("distributed.scheduler").addHandler(errors)
+    cluster = LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None)
+    client = Client(cluster)
+
+    async def open_feed():
+        comm = await connect(cluster.scheduler_address)
+        await comm.write({"op": "feed", "function": dumps(_still_running), "interval": "60s"})
+        assert (await comm.read())["status"] == "running"
+        return comm
+
+    try:
+        cluster.sync(open_feed)
+        close_dask(client, cluster, None)
+    finally:
+        logging.getLogger("distributed.scheduler").removeHandler(errors)
+    assert cluster.status.name == "closed"
+    assert [record.getMessage() for record in errors.records] == []
 
 
 def _kill_first_busy_worker(markers: Path, killed: list) -> None:
