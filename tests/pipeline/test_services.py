@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import awkward as ak
@@ -198,12 +200,15 @@ console_script()
 """
 
 
-def _slurm_run(folder: Path, files: dict[str, str], partition: str, delay: float = 0.0):
-    """``boostjet run`` on two SLURM jobs (scheduler and workers on 127.0.0.1), started in its
-    own folder ``folder/cwd``, its stderr in ``folder/stderr.txt``; returns the running process
-    and the marker folder."""
+@contextmanager
+def _slurm_run(tmp_path: Path, files: dict[str, str], partition: str, delay: float = 0.0):
+    """``boostjet run`` on two SLURM jobs (scheduler and workers on 127.0.0.1) in a folder of
+    ``tmp_path`` with a run name of its own (other sessions may share the cluster), started in
+    ``<folder>/cwd``, its stderr in ``<folder>/stderr.txt``; yields the running process and the
+    folder, and stops the process (SIGTERM: it cancels its jobs) if it still runs at the end."""
     jobqueue = {"system": "slurm", "jobs": 2, "memory": "1GB", "walltime": "00:10:00"}
     jobqueue |= {"host": "127.0.0.1", "job_extra_directives": [f"--partition={partition}"]}
+    folder = tmp_path / f"slurm-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
     config = _write_config(folder, files, type="dask", jobqueue=jobqueue)
     (folder / "cwd").mkdir()
@@ -214,7 +219,12 @@ def _slurm_run(folder: Path, files: dict[str, str], partition: str, delay: float
     command += ["run", str(config), "--no-report"]
     with (folder / "stderr.txt").open("w") as stderr:  # a file: a pipe could fill up
         process = subprocess.Popen(command, cwd=folder / "cwd", env=environment, stderr=stderr)
-    return process, folder / "markers"
+    try:
+        yield process, folder
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 def _jobs(name: str) -> set[str]:
@@ -226,6 +236,14 @@ def _jobs(name: str) -> set[str]:
         check=True,
     )
     return set(queue.stdout.split())
+
+
+def _no_jobs_left(name: str, timeout: float = 30) -> bool:
+    """Whether the run named ``name`` has no SLURM job left within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while _jobs(name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not _jobs(name)
 
 
 def _assert_clean_jobqueue_run(folder: Path) -> Path:
@@ -245,14 +263,13 @@ def test_two_slurm_jobs_on_root_urls_give_the_histograms_of_the_local_run(
     slurm_cluster, xrootd_server, local_run, tmp_path
 ):
     files = _remote_files(local_run, xrootd_server.root)
-    folder = tmp_path / "slurm"
-    process, _ = _slurm_run(folder, files, slurm_cluster.partition)
-    assert process.wait(timeout=300) == 0, (folder / "stderr.txt").read_text()
+    with _slurm_run(tmp_path, files, slurm_cluster.partition) as (process, folder):
+        assert process.wait(timeout=300) == 0, (folder / "stderr.txt").read_text()
     _assert_same_run(folder / folder.name, local_run, files)
     logs = _assert_clean_jobqueue_run(folder)
-    joined = [e for e in logs.glob("boostjet-slurm-*.err") if "Registered to" in e.read_text()]
+    joined = [e for e in logs.glob("boostjet-*.err") if "Registered to" in e.read_text()]
     assert len(joined) == 2  # both jobs' workers
-    assert _queue_empties(timeout=30), "the run left its SLURM jobs behind"
+    assert _no_jobs_left(folder.name), "the run left its SLURM jobs behind"
 
 
 def _job_of(pid: int) -> str:
@@ -269,27 +286,27 @@ def test_a_cancelled_slurm_job_is_replaced_and_costs_nothing_but_time(
     """Both jobs' workers busy with a chunk (each sleeps 2 s first), one job is scancel'd: its
     chunk runs again elsewhere, a new job replaces it, and the histograms do not change."""
     files = _remote_files(local_run, xrootd_server.root)
-    folder = tmp_path / "cancel"
-    process, markers = _slurm_run(folder, files, slurm_cluster.partition, delay=2.0)
-    deadline = time.monotonic() + 120
-    while len({marker.name.split("-")[0] for marker in markers.iterdir()}) < 2:
-        assert process.poll() is None and time.monotonic() < deadline, "no two busy workers"
-        time.sleep(0.1)
-    jobs = _jobs(folder.name)
-    first = min(markers.iterdir(), key=lambda marker: marker.stat().st_mtime)
-    victim = _job_of(int(first.name.split("-")[0]))
-    subprocess.run(["scancel", victim], check=True)
-    seen = set(jobs)
-    while process.poll() is None:
-        seen |= _jobs(folder.name)
-        time.sleep(0.2)
+    with _slurm_run(tmp_path, files, slurm_cluster.partition, delay=2.0) as (process, folder):
+        markers, deadline = folder / "markers", time.monotonic() + 120
+        while len({marker.name.split("-")[0] for marker in markers.iterdir()}) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "no two busy workers"
+            time.sleep(0.1)
+        jobs = _jobs(folder.name)
+        first = min(markers.iterdir(), key=lambda marker: marker.stat().st_mtime)
+        victim = _job_of(int(first.name.split("-")[0]))
+        subprocess.run(["scancel", victim], check=True)
+        seen, deadline = set(jobs), time.monotonic() + 300
+        while process.poll() is None:
+            assert time.monotonic() < deadline, "the run did not end within 300 s"
+            seen |= _jobs(folder.name)
+            time.sleep(0.2)
     assert process.returncode == 0, (folder / "stderr.txt").read_text()
     assert victim in jobs and len(jobs) == 2
     assert seen - jobs, "no job replaced the cancelled one"
     summary = _assert_same_run(folder / folder.name, local_run, files)
     assert summary["dask_workers_lost"] >= 1
     _assert_clean_jobqueue_run(folder)
-    assert _queue_empties(timeout=30), "the run left its SLURM jobs behind"
+    assert _no_jobs_left(folder.name), "the run left its SLURM jobs behind"
 
 
 # --- remote inputs: globs, missing files, unreachable servers ---------------------------------
