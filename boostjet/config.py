@@ -192,6 +192,11 @@ class JobQueue(_Strict):
     """Extra scheduler directives; for HTCondor written as ``key = value``."""
     job_script_prologue: list[str] = []
     """Shell lines run before the worker starts, e.g. ``source /path/to/.venv/bin/activate``."""
+    log_directory: Path | None = None
+    """Where the jobs write their output; None means ``<output>/.<name>.jobs``."""
+    host: str | None = None
+    """Address the scheduler and the workers listen on, e.g. 127.0.0.1 for a one-node cluster;
+    None means the address of the network interface (dask-jobqueue's choice)."""
 
 
 class Executor(_Strict):

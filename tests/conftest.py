@@ -265,6 +265,17 @@ def run_config(flat_files, tmp_path):
     return make
 
 
+SERVICE_FIXTURES = {"services", "xrootd_server", "slurm_cluster"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests of the real services run in one test process, one after the other: they share one
+    SLURM node (a test waits for the queue to empty) and start the services at most once."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("services"))
+
+
 # --- real services on 127.0.0.1 ------------------------------------------------------------------
 
 

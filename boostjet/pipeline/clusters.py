@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from boostjet.config import RunConfig
 from boostjet.errors import ConfigError
@@ -30,16 +32,30 @@ def _seconds(walltime: str) -> int:
     return seconds
 
 
+def job_log_directory(config: RunConfig) -> Path:
+    """Where the batch jobs write their output: ``executor.jobqueue.log_directory``, by default
+    ``<output>/.<name>.jobs`` (absolute: the jobs may start elsewhere)."""
+    folder = config.executor.jobqueue.log_directory
+    return (folder or Path(config.output) / f".{config.name}.jobs").absolute()
+
+
 def _jobqueue_options(config: RunConfig) -> dict[str, Any]:
     settings = config.executor.jobqueue
+    scheduler = {"dashboard_address": config.executor.dashboard_address}
     options: dict[str, Any] = {
         "cores": settings.cores,
         "processes": settings.cores,  # one single-threaded worker per core, like LocalCluster
         "memory": settings.memory,
         "job_name": f"boostjet-{config.name}",
         "job_script_prologue": list(settings.job_script_prologue),
-        "scheduler_options": {"dashboard_address": config.executor.dashboard_address},
+        "log_directory": str(job_log_directory(config)),
+        "scheduler_options": scheduler,
     }
+    if settings.host is not None:  # scheduler, workers and their dashboards on this address only
+        scheduler["host"] = settings.host
+        options["interface"] = None
+        options["worker_extra_args"] = ["--host", settings.host]
+        options["worker_extra_args"] += ["--dashboard-address", f"{settings.host}:0"]
     if settings.system == "htcondor":
         extra = dict(
             (key.strip(), value.strip())
@@ -84,6 +100,20 @@ def _connect(address: str, timeout: float):
         ) from None
 
 
+def dashboard_link(client, dashboard_address: str, own: bool) -> str | None:
+    """The dashboard's URL, None without one. On a cluster boostjet started (``own``) the
+    dashboard listens on ``dashboard_address``, which may differ from the scheduler's address
+    (``client.dashboard_link``'s host): a jobqueue scheduler faces the batch nodes."""
+    port = client.scheduler_info().get("services", {}).get("dashboard")
+    if port is None:
+        return None
+    host = urlsplit(f"//{dashboard_address}").hostname
+    if not own or host in (None, "", "0.0.0.0", "::"):
+        return client.dashboard_link
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/status"
+
+
 @contextmanager
 def dask_client(config: RunConfig) -> Iterator:
     """A distributed ``Client``: existing scheduler, jobqueue cluster, or a new LocalCluster.
@@ -99,7 +129,9 @@ def dask_client(config: RunConfig) -> Iterator:
             client = _connect(settings.scheduler, settings.connect_timeout)
         elif settings.jobqueue:
             cluster = jobqueue_cluster(config)
-            cluster.scale(jobs=settings.jobqueue.jobs)
+            say(f"batch jobs' logs: {job_log_directory(config)}")
+            jobs = settings.jobqueue.jobs  # adapt, unlike scale, replaces a job that ends early
+            cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
         else:
             cluster = LocalCluster(
                 n_workers=settings.workers,
@@ -112,8 +144,9 @@ def dask_client(config: RunConfig) -> Iterator:
             )
         if client is None:
             client = Client(cluster)
-        if "dashboard" in client.scheduler_info().get("services", {}):
-            say(f"dask dashboard: {client.dashboard_link}")
+        link = dashboard_link(client, settings.dashboard_address, own=cluster is not None)
+        if link:
+            say(f"dask dashboard: {link}")
         yield client
     except BaseException as caught:
         error = caught

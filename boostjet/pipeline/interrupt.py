@@ -15,6 +15,7 @@ A second signal during that clean-up kills every process the command started and
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -219,32 +220,47 @@ def process_pool(workers: int) -> Iterator:
     pool.shutdown(wait=True)
 
 
+def _cancelled_in_teardown(record: logging.LogRecord) -> bool:
+    """False for a record of a ``CancelledError`` (which the filter then drops)."""
+    return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+@contextmanager
+def _quiet_teardown(interrupted: bool) -> Iterator[None]:
+    """What distributed logs while a scheduler is closed: after a signal, nothing (its ERRORs
+    are consequences of the interruption, not news); otherwise all but the ``CancelledError`` of
+    a handler still running on the scheduler, which closing cancels: a progress bar's ``feed``
+    that had not yet noticed its bar was done logs one as an ERROR with a traceback."""
+    scheduler_log = logging.getLogger("distributed.scheduler")
+    previous = logging.root.manager.disable
+    if interrupted:
+        logging.disable(logging.ERROR)
+    scheduler_log.addFilter(_cancelled_in_teardown)
+    try:
+        yield
+    finally:
+        scheduler_log.removeFilter(_cancelled_in_teardown)
+        if interrupted:
+            logging.disable(previous)
+
+
 def close_dask(client, cluster, error: BaseException | None) -> None:
     """Close a run's dask ``client`` and the ``cluster`` boostjet started (None when not started).
 
     Closing the client makes the scheduler release every future it submitted: on an existing
     scheduler the chunks still queued are cancelled, and the user's cluster stays up. Closing a
     jobqueue cluster cancels its jobs. After an ``error`` the LocalCluster's workers are killed
-    first; after a signal, what distributed logs while its scheduler is torn down under a
-    running computation (a cancelled progress feed, as an ERROR with a traceback) is silenced:
-    a consequence of the interruption, not news.
+    first. What distributed logs while tearing down is filtered (:func:`_quiet_teardown`).
     """
     from distributed import LocalCluster
 
     if error is not None and isinstance(cluster, LocalCluster):
         kill_local_workers(cluster)
-    quiet = stopped_by_signal(error)
-    previous = logging.root.manager.disable
-    if quiet:
-        logging.disable(logging.ERROR)
-    try:
+    with _quiet_teardown(stopped_by_signal(error)):
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    finally:
-        if quiet:
-            logging.disable(previous)
 
 
 def kill_local_workers(cluster) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +20,9 @@ import pytest
 
 from boostjet.errors import ConfigError, InputDataError, InputFileError
 from boostjet.pipeline.accounting import AccountingError, DatasetAccount, Skipped
-from boostjet.pipeline.clusters import job_script
+from boostjet.pipeline.clusters import dashboard_link, job_script
 from boostjet.pipeline.fileset import build_fileset
+from boostjet.pipeline.interrupt import close_dask
 from boostjet.pipeline.routes import execute, run
 from boostjet.processors.tagging import BoostedJetProcessor
 from boostjet.testing.faults import DelayedProcessor
@@ -240,7 +243,7 @@ def test_an_unreachable_scheduler_is_a_config_error(run_config):
         run(config)
 
 
-def test_slurm_job_script_holds_the_configured_resources(run_config):
+def test_slurm_job_script_holds_the_configured_resources(run_config, tmp_path):
     jobqueue = {"system": "slurm", "cores": 4, "memory": "12GB", "walltime": "02:30:00"}
     jobqueue |= {"queue": "short", "job_script_prologue": ["source /opt/env/bin/activate"]}
     script = job_script(run_config(executor={"type": "dask", "jobqueue": jobqueue}))
@@ -250,15 +253,98 @@ def test_slurm_job_script_holds_the_configured_resources(run_config):
     assert "#SBATCH -p short" in script
     assert "source /opt/env/bin/activate" in script
     assert "--nworkers 4" in script and "--nthreads 1" in script
+    logs = tmp_path / "outputs" / ".test.jobs"  # the default: beside the run, not the cwd
+    assert f"#SBATCH -o {logs}/boostjet-test-%J.out" in script
+    assert f"#SBATCH -e {logs}/boostjet-test-%J.err" in script
+    assert "--host" not in script  # the workers' network interface, as dask-jobqueue picks it
 
 
-def test_htcondor_job_script_holds_the_configured_resources(run_config):
+def test_htcondor_job_script_holds_the_configured_resources(run_config, tmp_path):
     jobqueue = {"system": "htcondor", "cores": 2, "memory": "8GB", "walltime": "01:00:00"}
+    jobqueue |= {"host": "127.0.0.1", "log_directory": str(tmp_path / "logs")}
+    jobqueue |= {"job_extra_directives": ['requirements = (OpSysAndVer == "AlmaLinux9")']}
+    jobqueue |= {"job_script_prologue": ["source /opt/env/bin/activate"]}
     script = job_script(run_config(executor={"type": "dask", "jobqueue": jobqueue}))
     assert "RequestCpus = MY.DaskWorkerCores" in script
     assert "DaskWorkerCores = 2" in script
     assert "+MaxRuntime = 3600" in script
     assert "DaskWorkerMemory = 8000000000" in script
+    assert f"LogDirectory = {tmp_path / 'logs'}\n" in script
+    assert "Output = $(LogDirectory)/worker-$F(MY.JobId).out" in script
+    assert 'requirements = (OpSysAndVer == "AlmaLinux9")\n' in script
+    worker = re.search(r"Arguments = \"-c '(.*)'\"", script).group(1)
+    assert worker.startswith("source /opt/env/bin/activate; ")
+    assert re.search(r" distributed.cli.dask_worker tcp://127\.0\.0\.1:\d+ ", worker)
+    assert worker.endswith(" --host 127.0.0.1 --dashboard-address 127.0.0.1:0")
+
+
+class _Client:
+    """What :func:`dashboard_link` asks of a distributed ``Client``."""
+
+    dashboard_link = "http://10.1.2.3:8787/status"  # the scheduler's host, the dashboard's port
+
+    def __init__(self, services: dict):
+        self.services = services
+
+    def scheduler_info(self) -> dict:
+        return {"services": self.services}
+
+
+@pytest.mark.parametrize(
+    ("address", "own", "link"),
+    [
+        ("127.0.0.1:0", True, "http://127.0.0.1:8787/status"),
+        ("[::1]:8787", True, "http://[::1]:8787/status"),
+        ("0.0.0.0:8787", True, _Client.dashboard_link),
+        (":8787", True, _Client.dashboard_link),
+        ("127.0.0.1:0", False, _Client.dashboard_link),  # an existing scheduler: its own setting
+    ],
+)
+def test_the_dashboard_link_names_the_address_the_dashboard_listens_on(address, own, link):
+    assert dashboard_link(_Client({"dashboard": 8787}), address, own) == link
+    assert dashboard_link(_Client({}), address, own) is None
+
+
+def _still_running(dask_scheduler) -> dict:
+    return {"all": 1, "remaining": 1, "status": "running"}
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_closing_a_cluster_under_a_progress_feed_logs_no_error():
+    """A progress bar's ``feed`` on the scheduler sleeps between two updates; closing the
+    scheduler then cancels it, which distributed logged as an ERROR with a CancelledError
+    traceback at the end of successful jobqueue runs. Here the feed sleeps 60 s, so it surely
+    is cancelled."""
+    from distributed import Client, LocalCluster
+    from distributed.comm import connect
+    from distributed.protocol.pickle import dumps
+
+    errors = _Records()
+    logging.getLogger("distributed.scheduler").addHandler(errors)
+    cluster = LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None)
+    client = Client(cluster)
+
+    async def open_feed():
+        comm = await connect(cluster.scheduler_address)
+        await comm.write({"op": "feed", "function": dumps(_still_running), "interval": "60s"})
+        assert (await comm.read())["status"] == "running"
+        return comm
+
+    try:
+        cluster.sync(open_feed)
+        close_dask(client, cluster, None)
+    finally:
+        logging.getLogger("distributed.scheduler").removeHandler(errors)
+    assert cluster.status.name == "closed"
+    assert [record.getMessage() for record in errors.records] == []
 
 
 def _kill_first_busy_worker(markers: Path, killed: list) -> None:

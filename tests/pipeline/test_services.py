@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import awkward as ak
@@ -66,13 +68,14 @@ def test_root_http_and_local_reads_give_the_same_arrays(xrootd_server, name):
         assert ak.array_equal(other, local, equal_nan=True, check_parameters=True)
 
 
-def _write_config(folder: Path, files: dict[str, str]) -> Path:
-    """The quickstart datasets without models, iterative, chunks of 500, ``files`` per dataset."""
+def _write_config(folder: Path, files: dict[str, str], **executor) -> Path:
+    """The quickstart datasets without models, ``files`` per dataset, chunks of 500, iterative
+    unless ``executor`` says otherwise."""
     config = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
     for name, spec in config["datasets"].items():
         spec["files"] = [files[name]]
     config |= {"name": folder.name, "models": [], "report": False, "output": str(folder)}
-    config["executor"] = {"type": "iterative", "chunksize": 500, "retries": 0}
+    config["executor"] = {"type": "iterative", "chunksize": 500, "retries": 0} | executor
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -98,27 +101,35 @@ def local_run(xrootd_server, tmp_path_factory) -> Path:
 def test_a_run_over_urls_gives_the_histograms_of_the_local_run(
     xrootd_server, local_run, tmp_path, route
 ):
-    expected_summary = json.loads((local_run / SUMMARY).read_text())
-    url = getattr(xrootd_server, route)
-    files = {
-        name: url(Path(dataset["files"][0]).name)
-        for name, dataset in expected_summary["datasets"].items()
-    }
-    run_dir = _run(tmp_path / route, files)
+    files = _remote_files(local_run, getattr(xrootd_server, route))
+    _assert_same_run(_run(tmp_path / route, files), local_run, files)
+
+
+def _remote_files(local_run: Path, url) -> dict[str, str]:
+    """dataset → ``url(name)`` of the file the local run read."""
+    datasets = json.loads((local_run / SUMMARY).read_text())["datasets"]
+    return {name: url(Path(dataset["files"][0]).name) for name, dataset in datasets.items()}
+
+
+def _assert_same_run(run_dir: Path, expected_run: Path, files: dict[str, str]) -> dict:
+    """The same accounting per dataset (read from ``files``) and equal histograms, bin by bin,
+    values and variances, flow bins included; returns the run's summary."""
     summary = json.loads((run_dir / SUMMARY).read_text())
+    expected_summary = json.loads((expected_run / SUMMARY).read_text())
     for name, dataset in summary["datasets"].items():
         assert dataset.pop("files") == [files[name]]
         expected = dict(expected_summary["datasets"][name])
         expected.pop("files")
         assert dataset == expected
         assert dataset["events_read"] == dataset["events_processed"] > 0
-    histograms, expected = load_histograms(run_dir), load_histograms(local_run)
+    histograms, expected = load_histograms(run_dir), load_histograms(expected_run)
     assert histograms.keys() == expected.keys()
     for name, histogram in expected.items():
         other = histograms[name]
         assert other.axes == histogram.axes, name
         np.testing.assert_array_equal(other.values(flow=True), histogram.values(flow=True))
         np.testing.assert_array_equal(other.variances(flow=True), histogram.variances(flow=True))
+    return summary
 
 
 def _queue_empties(timeout: float) -> bool:
@@ -170,6 +181,132 @@ def test_two_slurm_jobs_connect_two_dask_workers_on_localhost(slurm_cluster, tmp
     )
     assert not list(Path.cwd().glob("slurm-*.out"))
     assert _queue_empties(timeout=30), "closing the cluster left its SLURM jobs behind"
+
+
+#: ``boostjet …`` in a new interpreter, every chunk slowed by DELAY s after a marker file names the
+#: worker's pid (DelayedProcessor) when DELAY > 0: argv is DELAY MARKERS boostjet-arguments….
+BOOSTJET = """
+import sys
+import boostjet.pipeline.routes as routes
+from boostjet.cli import console_script
+from boostjet.testing.faults import DelayedProcessor
+
+delay, markers = float(sys.argv[1]), sys.argv[2]
+del sys.argv[1:3]
+if delay > 0:
+    original = routes.BoostedJetProcessor
+    routes.BoostedJetProcessor = lambda c, m: DelayedProcessor(original(c, m), delay, markers)
+console_script()
+"""
+
+
+@contextmanager
+def _slurm_run(tmp_path: Path, files: dict[str, str], partition: str, delay: float = 0.0):
+    """``boostjet run`` on two SLURM jobs (scheduler and workers on 127.0.0.1) in a folder of
+    ``tmp_path`` with a run name of its own (other sessions may share the cluster), started in
+    ``<folder>/cwd``, its stderr in ``<folder>/stderr.txt``; yields the running process and the
+    folder, and stops the process (SIGTERM: it cancels its jobs) if it still runs at the end."""
+    jobqueue = {"system": "slurm", "jobs": 2, "memory": "1GB", "walltime": "00:10:00"}
+    jobqueue |= {"host": "127.0.0.1", "job_extra_directives": [f"--partition={partition}"]}
+    folder = tmp_path / f"slurm-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    config = _write_config(folder, files, type="dask", jobqueue=jobqueue)
+    (folder / "cwd").mkdir()
+    (folder / "markers").mkdir()
+    # a job SLURM ends is noticed 1 s after its worker left instead of 15 s (the default)
+    environment = os.environ | {"DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT": "1s"}
+    command = [sys.executable, "-c", BOOSTJET, str(delay), str(folder / "markers")]
+    command += ["run", str(config), "--no-report"]
+    with (folder / "stderr.txt").open("w") as stderr:  # a file: a pipe could fill up
+        process = subprocess.Popen(command, cwd=folder / "cwd", env=environment, stderr=stderr)
+    try:
+        yield process, folder
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _jobs(name: str) -> set[str]:
+    """Ids of the SLURM jobs of the run named ``name`` (queued or running)."""
+    queue = subprocess.run(
+        ["squeue", "-h", "-n", f"boostjet-{name}", "-o", "%i"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(queue.stdout.split())
+
+
+def _no_jobs_left(name: str, timeout: float = 30) -> bool:
+    """Whether the run named ``name`` has no SLURM job left within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while _jobs(name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not _jobs(name)
+
+
+def _assert_clean_jobqueue_run(folder: Path) -> Path:
+    """The run (of :func:`_slurm_run`) said where its jobs' logs go, and they went there, not
+    into its working directory; no ERROR was logged; the dashboard link names 127.0.0.1.
+    Returns the log directory."""
+    logs, stderr = folder / f".{folder.name}.jobs", (folder / "stderr.txt").read_text()
+    assert f"batch jobs' logs: {logs}\n" in stderr
+    assert "dask dashboard: http://127.0.0.1:" in stderr
+    assert "ERROR" not in stderr and "Traceback" not in stderr, stderr
+    assert list((folder / "cwd").iterdir()) == []
+    return logs
+
+
+@pytest.mark.slow
+def test_two_slurm_jobs_on_root_urls_give_the_histograms_of_the_local_run(
+    slurm_cluster, xrootd_server, local_run, tmp_path
+):
+    files = _remote_files(local_run, xrootd_server.root)
+    with _slurm_run(tmp_path, files, slurm_cluster.partition) as (process, folder):
+        assert process.wait(timeout=300) == 0, (folder / "stderr.txt").read_text()
+    _assert_same_run(folder / folder.name, local_run, files)
+    logs = _assert_clean_jobqueue_run(folder)
+    joined = [e for e in logs.glob("boostjet-*.err") if "Registered to" in e.read_text()]
+    assert len(joined) == 2  # both jobs' workers
+    assert _no_jobs_left(folder.name), "the run left its SLURM jobs behind"
+
+
+def _job_of(pid: int) -> str:
+    """The SLURM job a process runs in."""
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    (job,) = [item[13:].decode() for item in environment if item.startswith(b"SLURM_JOB_ID=")]
+    return job
+
+
+@pytest.mark.slow
+def test_a_cancelled_slurm_job_is_replaced_and_costs_nothing_but_time(
+    slurm_cluster, xrootd_server, local_run, tmp_path
+):
+    """Both jobs' workers busy with a chunk (each sleeps 2 s first), one job is scancel'd: its
+    chunk runs again elsewhere, a new job replaces it, and the histograms do not change."""
+    files = _remote_files(local_run, xrootd_server.root)
+    with _slurm_run(tmp_path, files, slurm_cluster.partition, delay=2.0) as (process, folder):
+        markers, deadline = folder / "markers", time.monotonic() + 120
+        while len({marker.name.split("-")[0] for marker in markers.iterdir()}) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "no two busy workers"
+            time.sleep(0.1)
+        jobs = _jobs(folder.name)
+        first = min(markers.iterdir(), key=lambda marker: marker.stat().st_mtime)
+        victim = _job_of(int(first.name.split("-")[0]))
+        subprocess.run(["scancel", victim], check=True)
+        seen, deadline = set(jobs), time.monotonic() + 300
+        while process.poll() is None:
+            assert time.monotonic() < deadline, "the run did not end within 300 s"
+            seen |= _jobs(folder.name)
+            time.sleep(0.2)
+    assert process.returncode == 0, (folder / "stderr.txt").read_text()
+    assert victim in jobs and len(jobs) == 2
+    assert seen - jobs, "no job replaced the cancelled one"
+    summary = _assert_same_run(folder / folder.name, local_run, files)
+    assert summary["dask_workers_lost"] >= 1
+    _assert_clean_jobqueue_run(folder)
+    assert _no_jobs_left(folder.name), "the run left its SLURM jobs behind"
 
 
 # --- remote inputs: globs, missing files, unreachable servers ---------------------------------

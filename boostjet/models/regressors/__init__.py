@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from boostjet import spec
 from boostjet.models.preprocessing import FlatJetInputs, JetInputs, dense_stack
 from boostjet.models.taggers.particlenet import LITE_BLOCKS, ParticleNetBackbone
 from boostjet.spec import InputSpec
@@ -23,19 +24,7 @@ CONSTITUENT_FEATURES: tuple[str, ...] = (
     "is_neutral_hadron",
 )
 #: Jet features read by the regressors by default; φ is left out (no physics depends on it).
-JET_FEATURES: tuple[str, ...] = (
-    "pt",
-    "eta",
-    "mass",
-    "energy",
-    "sd_mass",
-    "tau21",
-    "tau32",
-    "n_constituents",
-    "charged_energy_fraction",
-    "photon_energy_fraction",
-    "neutral_hadron_energy_fraction",
-)
+JET_FEATURES: tuple[str, ...] = tuple(f for f in spec.JET_FEATURES if f != "phi")
 
 
 class DenseJetEncoder(nn.Module):
