@@ -20,7 +20,13 @@ from typing import Any
 import hist
 import numpy as np
 
-from boostjet.analysis.fitinput import BackgroundNorm, FitInput, FitLabel, Region
+from boostjet.analysis.fitinput import (
+    BackgroundNorm,
+    FitInput,
+    FitLabel,
+    Region,
+    merge_unsimulated_bins,
+)
 from boostjet.analysis.fitresult import ScaleFactorFit
 from boostjet.analysis.rundata import Run
 from boostjet.analysis.templatefit import fit_scale_factor
@@ -99,7 +105,9 @@ def template_fits(run: Run) -> TemplateFits:
             if c not in (signal, FREE_BACKGROUND)
         }
         for label, passing, failing, edges in cells:
-            fit_input = FitInput(passing, failing, signal, label, edges, backgrounds)
+            fit_input = merge_unsimulated_bins(
+                FitInput(passing, failing, signal, label, edges, backgrounds)
+            )
             fits.append(fit_scale_factor(fit_input))
             subtraction[(tagger, label.working_point, label.pt_low)] = _subtraction(fit_input)
     notes += [fit.reason for fit in fits if not fit.ok]
