@@ -46,9 +46,10 @@ class Likelihood:
         self._offset = 0.0
         self._offset = self(np.asarray(config.suggested_init(), dtype=float))
 
-    def is_free(self, index: int) -> bool:
-        """Whether parameter ``index`` has no prior (a free normalisation)."""
-        return bool(np.isnan(self._width[index]))
+    def is_factor(self, index: int) -> bool:
+        """Whether parameter ``index`` multiplies yields (a normalisation or an MC-statistics
+        γ), so that its lower bound, zero, is a physical one."""
+        return bool(self.bounds[index, 0] >= 0)
 
     def __call__(self, pars: np.ndarray) -> float:
         return -2.0 * float(self.model.logpdf(np.asarray(pars), self.data)[0]) - self._offset
@@ -125,6 +126,7 @@ def minimise(
     *,
     start: np.ndarray | None = None,
     fixed: dict[int, float] | None = None,
+    curvature: np.ndarray | None = None,
     max_calls: int = 100_000,
     tolerance: float = 0.01,
     strategy: int = 1,
@@ -135,28 +137,33 @@ def minimise(
     parameters ``fixed`` (index → value), and the covariance if asked (zero rows for fixed
     parameters). Raises :class:`FitFailed`.
 
-    A free normalisation (no prior) that MIGRAD leaves at zero without a valid minimum is fixed
-    there and the rest minimised again (a minimum on a bound has a non-vanishing gradient, which
-    MIGRAD's convergence test does not accept); a constrained parameter on a bound of its range
-    (±5σ) is a failed fit. The covariance is 2 H⁻¹ of the free parameters (the
-    objective is −2 ln L), as HESSE computes it from the Hessian.
+    A yield factor (a normalisation or an MC-statistics γ) that MIGRAD leaves at zero without a
+    valid minimum is fixed there and the rest minimised again (a minimum on a bound has a
+    non-vanishing gradient, which MIGRAD's convergence test does not accept); any other
+    parameter on a bound of its range (a systematic at ±5σ) is a failed fit. The covariance is
+    2 H⁻¹ of the free parameters (the objective is −2 ln L), as HESSE computes it.
+
+    ``curvature``: a Hessian (all parameters) MIGRAD uses as its metric (e.g. the nominal
+    fit's, for refits that start next to its minimum); MIGRAD's convergence test (EDM from the
+    gradient) is unchanged, so the minimum found is too.
     """
     config = likelihood.model.config
     pars = np.array(config.suggested_init() if start is None else start, dtype=float)
     free = ~np.array(config.suggested_fixed(), dtype=bool)
     for index, value in (fixed or {}).items():
         pars[index], free[index] = value, False
-    minuit = _migrad(_Restricted(likelihood, pars, free), max_calls, tolerance, strategy)
+    settings = (curvature, max_calls, tolerance, strategy)
+    minuit = _migrad(_Restricted(likelihood, pars, free), *settings)
     pars[free] = minuit.values
     stuck = {
         i: bound
         for i, bound in _on_bounds(likelihood, pars, ~free).items()
-        if likelihood.is_free(i) and bound == likelihood.bounds[i, 0]
+        if likelihood.is_factor(i) and bound == likelihood.bounds[i, 0]
     }
     if not minuit.fmin.is_valid and stuck:
         for index, bound in stuck.items():
             pars[index], free[index] = bound, False
-        minuit = _migrad(_Restricted(likelihood, pars, free), max_calls, tolerance, strategy)
+        minuit = _migrad(_Restricted(likelihood, pars, free), *settings)
         pars[free] = minuit.values
     fmin = minuit.fmin
     if not fmin.is_valid:
@@ -166,7 +173,7 @@ def minimise(
     constrained = [
         f"{likelihood.model.config.par_names[i]} at its limit {bound:g}"
         for i, bound in _on_bounds(likelihood, pars, ~free).items()
-        if not likelihood.is_free(i)
+        if not (likelihood.is_factor(i) and bound == likelihood.bounds[i, 0])
     ]
     if constrained:
         raise FitFailed(
@@ -215,9 +222,22 @@ class _Restricted:
 
 
 def _migrad(
-    function: _Restricted, max_calls: int, tolerance: float, strategy: int
+    function: _Restricted,
+    curvature: np.ndarray | None,
+    max_calls: int,
+    tolerance: float,
+    strategy: int,
 ) -> iminuit.Minuit:
-    """MIGRAD from the function's current values; the Minuit object after it."""
+    """MIGRAD from the function's current values, with ``curvature`` (restricted to the free
+    parameters) as its Hessian if given; the Minuit object after it."""
+    if curvature is None:
+        hessian = function.hessian
+    else:
+        fixed_curvature = curvature[np.ix_(function.free, function.free)]
+
+        def hessian(_: np.ndarray) -> np.ndarray:
+            return fixed_curvature
+
     with warnings.catch_warnings():
         # iminuit warns that the Hessian overrides G2, yet calls G2 (None → TypeError) when
         # the Hessian at the seed is not positive definite.
@@ -227,7 +247,7 @@ def _migrad(
             function.pars[function.free],
             grad=function.grad,
             g2=function.g2,
-            hessian=function.hessian,
+            hessian=hessian,
             name=function.names,
         )
     minuit.errordef = iminuit.Minuit.LEAST_SQUARES  # 1: the objective is −2 ln L

@@ -88,6 +88,7 @@ class _Fit:
         self.errors = np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
         limits = at_limits(built.likelihood, self.best)
         self.notes = built.notes + tuple(f"Parameter {limit}." for limit in limits)
+        self.curvature = built.likelihood.hessian(self.best)
         signal = [
             r.templates[fit_input.signal].sum() for r in (fit_input.passing, fit_input.failing)
         ]
@@ -99,10 +100,11 @@ class _Fit:
         return minimise(self.built.likelihood, what=what, covariance=covariance, **self._settings)
 
     def _refit(self, what: str, fixed: dict[int, float]) -> np.ndarray:
-        """Best fit with parameters ``fixed``, from the nominal minimum; parameters the nominal
-        fit left without error (fixed on a bound) stay where they are."""
+        """Best fit with parameters ``fixed``, from the nominal minimum and with its curvature;
+        parameters the nominal fit left without error (fixed on a bound) stay where they are."""
         held = {int(i): float(self.best[i]) for i in np.flatnonzero(self.errors == 0)}
         settings = {"start": self.best, "fixed": held | fixed, "what": what}
+        settings["curvature"] = self.curvature
         return minimise(self.built.likelihood, **settings, **self._settings)[0]
 
     @property
