@@ -28,10 +28,10 @@ from boostjet.histograms import TRUTH_CLASSES
 from boostjet.pipeline.accounting import DatasetAccount, Skipped
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
 from boostjet.pipeline.guards import guarded_call
-from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import JET_FEATURES, JetInputs, build_jet_inputs
+from boostjet.rundir import output_lock, staged_directory
 from boostjet.spec import EXPORT_FORMAT, EXPORT_MANIFEST, ExportedJets
 
 
@@ -146,7 +146,7 @@ def _export(stage: Path, config: RunConfig, fileset: Fileset) -> dict[str, Any]:
 def export_dataset(config: RunConfig, output: Path, overwrite: bool = False) -> dict[str, Any]:
     """Export every dataset of ``config`` into ``output``; returns the manifest.
 
-    ``output`` is locked for the whole export (:func:`~boostjet.pipeline.outputs.output_lock`)
+    ``output`` is locked for the whole export (:func:`~boostjet.rundir.output_lock`)
     and replaced, with ``overwrite``, only when it is an earlier ``boostjet dataset`` export.
     """
     output = Path(output)

@@ -134,7 +134,7 @@ def test_skip_bad_files_in_the_export(run_config, flat_files, tmp_path):
 def test_overwrite_replaces_only_an_earlier_export(run_config, flat_files, tmp_path, monkeypatch):
     """`boostjet dataset --output DIR --overwrite` replaces DIR only when an earlier export wrote
     it: never a plain folder, a run directory, or the current directory given as `.`."""
-    from boostjet.pipeline.outputs import MARKER
+    from boostjet.rundir import MARKER
 
     config = run_config(
         datasets={"sig": {"files": [str(flat_files["signal"])]}}, executor={"chunksize": 120}
