@@ -157,9 +157,9 @@ def _dataset(args: argparse.Namespace) -> int:
     from boostjet.pipeline.progress import say
 
     manifest = export_dataset(load_run_config(args), args.output, overwrite=args.overwrite)
-    for name, entry in manifest["datasets"].items():
-        counts = ", ".join(f"{label} {n}" for label, n in entry["counts_per_class"].items())
-        say(f"{name}: {entry['jets']} jets in {len(entry['files'])} chunk files ({counts})")
+    for name, entry in manifest.datasets.items():
+        counts = ", ".join(f"{label} {n}" for label, n in entry.counts_per_class.items())
+        say(f"{name}: {entry.jets} jets in {len(entry.files)} chunk files ({counts})")
     say(f"training data in {args.output}")
     return 0
 
