@@ -34,6 +34,11 @@ def is_remote(path: str) -> bool:
 
 
 def is_glob(path: str) -> bool:
+    """True when a local path, or the path of a URL, holds a glob character. A URL's query
+    (``?authz=…``) and an IPv6 host (``[::1]``) are not part of its path, so a ``?`` in a URL
+    always starts its query."""
+    if is_remote(path):
+        path = urlsplit(path).path
     return any(character in path for character in GLOB_CHARACTERS)
 
 
