@@ -46,7 +46,8 @@ def server(url: str) -> str:
     """``scheme://host:port`` of a URL (the default port of its scheme when it names none)."""
     parts = urlsplit(url)
     port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname  # IPv6
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 #: Servers that accepted a connection in this process (a refusal is asked again next time).
