@@ -22,6 +22,7 @@ from pathlib import Path
 from boostjet.config import load_config
 from boostjet.pipeline import checkpoint
 from boostjet.pipeline.routes import run
+from boostjet.rundir import checkpoint_directory
 
 
 def best(function, repeat: int) -> float:
@@ -46,7 +47,7 @@ def main() -> None:
         config = load_config(args.config, {"executor.type": "iterative", "output": folder})
         datasets = {args.dataset: config.datasets[args.dataset]}
         config = config.model_copy(update={"datasets": datasets})
-        partial = checkpoint.checkpoint_directory(config)
+        partial = checkpoint_directory(config)
         run(config, checkpoint=partial)
         store, saved = checkpoint.prepare(partial, saved_fingerprint(partial), resume=True)
         print(f"{len(saved)} chunks of {args.dataset}, {config.executor.chunksize} events each")

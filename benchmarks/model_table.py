@@ -8,13 +8,13 @@ shipped metadata, inference speed measured here.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from inference import TRAINED, sample_jets
 
 from boostjet.models.inference import ModelRunner
+from boostjet.rundir import load_summary
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--jets", type=int, default=4096)
     args = parser.parse_args()
-    analysis = json.loads((args.run_dir / "summary.json").read_text())["analysis"]
+    analysis = load_summary(args.run_dir)["analysis"]
     arrays = sample_jets(args.jets)
     print(
         "| tagger | signal | AUC | balanced accuracy | 1/ε_B (ε_S=0.3) | 1/ε_B (ε_S=0.5) "

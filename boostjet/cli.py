@@ -99,20 +99,22 @@ def load_run_config(args: argparse.Namespace) -> RunConfig:
 def _run(args: argparse.Namespace) -> int:
     from boostjet.pipeline import checkpoint
     from boostjet.pipeline.accounting import print_run
-    from boostjet.pipeline.outputs import (
-        check_output_directory,
-        output_lock,
-        run_directory,
-        write_outputs,
-    )
+    from boostjet.pipeline.outputs import write_outputs
     from boostjet.pipeline.progress import say
     from boostjet.pipeline.routes import run
+    from boostjet.rundir import (
+        REPORT_MARKDOWN,
+        check_output_directory,
+        checkpoint_directory,
+        output_lock,
+        run_directory,
+    )
 
     config = load_run_config(args)
     run_dir = run_directory(config)
     with output_lock(run_dir):  # a second run on the same directory is refused until this ends
         check_output_directory(run_dir, args.overwrite)
-        partial = checkpoint.checkpoint_directory(config)
+        partial = checkpoint_directory(config)
         result = run(config, checkpoint=partial, resume=args.resume)
         write_outputs(run_dir, config, result, overwrite=args.overwrite)
         checkpoint.remove(partial)
@@ -121,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             from boostjet.analysis.report import write_report
 
             analysis = write_report(run_dir, log_notes=False)
-            say(f"report: {run_dir / 'report.md'} ({_notes(analysis)})")
+            say(f"report: {run_dir / REPORT_MARKDOWN} ({_notes(analysis)})")
     return 0
 
 
@@ -155,9 +157,9 @@ def _dataset(args: argparse.Namespace) -> int:
     from boostjet.pipeline.progress import say
 
     manifest = export_dataset(load_run_config(args), args.output, overwrite=args.overwrite)
-    for name, entry in manifest["datasets"].items():
-        counts = ", ".join(f"{label} {n}" for label, n in entry["counts_per_class"].items())
-        say(f"{name}: {entry['jets']} jets in {len(entry['files'])} chunk files ({counts})")
+    for name, entry in manifest.datasets.items():
+        counts = ", ".join(f"{label} {n}" for label, n in entry.counts_per_class.items())
+        say(f"{name}: {entry.jets} jets in {len(entry.files)} chunk files ({counts})")
     say(f"training data in {args.output}")
     return 0
 
@@ -341,16 +343,13 @@ def add_train_parser(subparsers) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from boostjet.analysis.report import write_report
+    from boostjet.rundir import REPORT_HTML, REPORT_MARKDOWN, adopt_pickle
 
     if args.trust_pickle:
-        from boostjet.histogram_io import write_histograms
-        from boostjet.rundir import HISTOGRAMS, load_histograms
-
-        pickled = load_histograms(args.run_dir, trust_pickle=True)
-        write_histograms(args.run_dir / HISTOGRAMS, pickled)
+        adopt_pickle(args.run_dir)
     analysis = write_report(args.run_dir, log_notes=False)
     console.print(
-        f"report written to {args.run_dir / 'report.html'} and report.md ({_notes(analysis)})"
+        f"report written to {args.run_dir / REPORT_HTML} and {REPORT_MARKDOWN} ({_notes(analysis)})"
     )
     return 0
 

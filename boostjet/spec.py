@@ -7,6 +7,7 @@ too, for its writer (the pipeline) and its reader (training).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -53,7 +54,7 @@ JET_FEATURES: tuple[str, ...] = (
 CONSTITUENT_SOURCES: tuple[str, ...] = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
 
 #: The training-data export (`boostjet dataset`): pipeline/export.py writes it, training/data.py
-#: reads it. The manifest file at its top, and the format tag the manifest carries.
+#: reads it. The manifest file at its top (:class:`ExportManifest`), and the format tag it carries.
 EXPORT_MANIFEST = "manifest.json"
 EXPORT_FORMAT = "boostjet-jets-1"
 
@@ -124,6 +125,68 @@ def _columns(
             f"which the input spec {list(available)} does not provide."
         )
     return [available.index(name) for name in names]
+
+
+class ExportedChunk(BaseModel):
+    """One chunk file of the export, as its manifest lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    """The ``.npz`` file, relative to the export directory."""
+    source: str
+    """The input file its events came from, and their entry range in it."""
+    entry_start: int
+    entry_stop: int
+    jets: int
+    counts: dict[str, int]
+    """Jets per truth class."""
+
+
+class ExportedDataset(BaseModel):
+    """One dataset of the export: its chunk files and the accounting of its events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    is_data: bool
+    signal: str | None
+    jets: int
+    counts_per_class: dict[str, int]
+    events_read: int
+    events_processed: int
+    events_skipped: int
+    skipped: list[dict[str, Any]]
+    """The skipped chunks and files, as the run summary lists them."""
+    files: list[ExportedChunk]
+
+
+class ExportManifest(BaseModel):
+    """The export's :data:`EXPORT_MANIFEST`: its layout, the configuration that wrote it, and
+    every dataset's chunk files."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    config_sha256: str
+    """The digest of the configuration that exported the data."""
+    constituent_features: tuple[str, ...]
+    jet_features: tuple[str, ...]
+    truth_classes: tuple[str, ...]
+    n_constituents: int
+    chunksize: int
+    datasets: dict[str, ExportedDataset]
+
+    def input_spec(self) -> InputSpec:
+        """The input layout of the exported arrays, for a model trained on them."""
+        return InputSpec(
+            constituent_features=self.constituent_features,
+            n_constituents=self.n_constituents,
+            jet_features=self.jet_features,
+        )
+
+    def to_json(self) -> str:
+        """The manifest file's text."""
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
 
 
 class ModelMetadata(BaseModel):

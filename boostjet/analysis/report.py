@@ -43,7 +43,13 @@ from boostjet.analysis.roc import TaggerPerformance
 from boostjet.analysis.rundata import Run, load_run
 from boostjet.analysis.scalefactors import ScaleFactor
 from boostjet.histograms import is_baseline
-from boostjet.rundir import REPORT_HTML, REPORT_MARKDOWN, SCALE_FACTORS, SUMMARY, write_atomic
+from boostjet.rundir import (
+    REPORT_HTML,
+    REPORT_MARKDOWN,
+    SCALE_FACTORS,
+    rewrite_summary,
+    write_atomic,
+)
 
 
 def write_report(
@@ -95,7 +101,7 @@ def analyse_run(run_dir: str | Path, *, write_html: bool = True) -> dict[str, An
     outputs["plots"] = [p.relative_to(run.directory).as_posix() for p in pngs]
     analysis = headline(run, results, outputs)
     summary = {**run.summary, "analysis": analysis}
-    write_atomic(run.directory / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    rewrite_summary(run.directory, summary)
     return analysis
 
 

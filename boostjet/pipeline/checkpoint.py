@@ -1,7 +1,8 @@
 """Per-chunk checkpoints of a run, so that ``boostjet run --resume`` skips completed chunks.
 
 While a run goes, every chunk that completes is saved by the process that ran it as
-``<output>/.<name>.partial/<key>.chunk``, atomically (written to a temporary name, then
+``<key>.chunk`` in the run's checkpoint directory (``<output>/.<name>.partial``,
+:func:`boostjet.rundir.checkpoint_directory`), atomically (written to a temporary name, then
 ``os.replace``d): a chunk file is whole or absent, whenever the run is interrupted. ``meta.json``
 holds a fingerprint of the configuration (executor section, output and report excluded) and of
 every input file (path, ROOT UUID, entries); ``--resume`` refuses checkpoints with another
@@ -43,11 +44,6 @@ from boostjet.pipeline.fileset import Fileset
 META = "meta.json"
 SUFFIX = ".chunk"
 MAGIC = b"boostjet-checkpoint 1 "
-
-
-def checkpoint_directory(config: RunConfig) -> Path:
-    """``<output>/.<name>.partial`` (absolute, so that worker processes find it too)."""
-    return (Path(config.output) / f".{config.name}.partial").absolute()
 
 
 def supports_checkpoints(config: RunConfig) -> bool:

@@ -14,10 +14,8 @@ there is no matched generator jet), ``entry`` [N] int64 (the event's entry in it
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -28,11 +26,18 @@ from boostjet.histograms import TRUTH_CLASSES
 from boostjet.pipeline.accounting import DatasetAccount, Skipped
 from boostjet.pipeline.fileset import Chunk, Fileset, build_fileset, chunks_of
 from boostjet.pipeline.guards import guarded_call
-from boostjet.pipeline.outputs import output_lock, staged_directory
 from boostjet.pipeline.progress import chunk_progress
 from boostjet.processors.delphes import BoostjetDelphesSchema
 from boostjet.processors.tagging import JET_FEATURES, JetInputs, build_jet_inputs
-from boostjet.spec import EXPORT_FORMAT, EXPORT_MANIFEST, ExportedJets
+from boostjet.rundir import output_lock, staged_directory
+from boostjet.spec import (
+    EXPORT_FORMAT,
+    EXPORT_MANIFEST,
+    ExportedChunk,
+    ExportedDataset,
+    ExportedJets,
+    ExportManifest,
+)
 
 
 def read_chunk(chunk: Chunk):
@@ -69,7 +74,9 @@ def chunk_arrays(inputs: JetInputs, chunk: Chunk) -> dict[str, np.ndarray]:
     )._asdict()
 
 
-def _export_chunk(stage: Path, index: int, chunk: Chunk, config: RunConfig, is_data: bool):
+def _export_chunk(
+    stage: Path, index: int, chunk: Chunk, config: RunConfig, is_data: bool
+) -> ExportedChunk | Skipped:
     """Write one chunk; returns its manifest entry, or a Skipped record when it failed."""
     settings = config.executor
     inputs, failure = guarded_call(
@@ -87,38 +94,38 @@ def _export_chunk(stage: Path, index: int, chunk: Chunk, config: RunConfig, is_d
     with open(stage / relative, "wb") as stream:
         np.savez(stream, **arrays)
     counts = np.bincount(arrays["label"], minlength=len(TRUTH_CLASSES))
-    return {
-        "path": relative.as_posix(),
-        "source": chunk.path,
-        "entry_start": chunk.start,
-        "entry_stop": chunk.stop,
-        "jets": len(arrays["label"]),
-        "counts": dict(zip(TRUTH_CLASSES, counts.tolist(), strict=True)),
-    }
+    return ExportedChunk(
+        path=relative.as_posix(),
+        source=chunk.path,
+        entry_start=chunk.start,
+        entry_stop=chunk.stop,
+        jets=len(arrays["label"]),
+        counts=dict(zip(TRUTH_CLASSES, counts.tolist(), strict=True)),
+    )
 
 
 def _dataset_entry(
-    config: RunConfig, name: str, account: DatasetAccount, files: list[dict]
-) -> dict:
+    config: RunConfig, name: str, account: DatasetAccount, files: list[ExportedChunk]
+) -> ExportedDataset:
     spec = config.datasets[name]
-    counts = {label: sum(f["counts"][label] for f in files) for label in TRUTH_CLASSES}
-    return {
-        "is_data": spec.is_data,
-        "signal": spec.signal,
-        "jets": sum(f["jets"] for f in files),
-        "counts_per_class": counts,
-        "events_read": account.events_read,
-        "events_processed": account.events_processed,
-        "events_skipped": account.events_skipped,
-        "skipped": [asdict(item) for item in account.skipped],
-        "files": files,
-    }
+    counts = {label: sum(f.counts[label] for f in files) for label in TRUTH_CLASSES}
+    return ExportedDataset(
+        is_data=spec.is_data,
+        signal=spec.signal,
+        jets=sum(f.jets for f in files),
+        counts_per_class=counts,
+        events_read=account.events_read,
+        events_processed=account.events_processed,
+        events_skipped=account.events_skipped,
+        skipped=[asdict(item) for item in account.skipped],
+        files=files,
+    )
 
 
-def _export(stage: Path, config: RunConfig, fileset: Fileset) -> dict[str, Any]:
+def _export(stage: Path, config: RunConfig, fileset: Fileset) -> dict[str, ExportedDataset]:
     chunks = chunks_of(fileset, config.tree, config.executor.chunksize)
     accounts = {name: DatasetAccount() for name in config.datasets}
-    files: dict[str, list[dict]] = {name: [] for name in config.datasets}
+    files: dict[str, list[ExportedChunk]] = {name: [] for name in config.datasets}
     for name, items in fileset.items():
         (stage / name).mkdir()
         for item in items:
@@ -143,24 +150,24 @@ def _export(stage: Path, config: RunConfig, fileset: Fileset) -> dict[str, Any]:
     return {name: _dataset_entry(config, name, accounts[name], files[name]) for name in accounts}
 
 
-def export_dataset(config: RunConfig, output: Path, overwrite: bool = False) -> dict[str, Any]:
+def export_dataset(config: RunConfig, output: Path, overwrite: bool = False) -> ExportManifest:
     """Export every dataset of ``config`` into ``output``; returns the manifest.
 
-    ``output`` is locked for the whole export (:func:`~boostjet.pipeline.outputs.output_lock`)
+    ``output`` is locked for the whole export (:func:`~boostjet.rundir.output_lock`)
     and replaced, with ``overwrite``, only when it is an earlier ``boostjet dataset`` export.
     """
     output = Path(output)
     with output_lock(output), staged_directory(output, overwrite, kind="dataset") as stage:
         fileset = build_fileset(config)
-        manifest = {
-            "format": EXPORT_FORMAT,
-            "config_sha256": config.digest(),
-            "constituent_features": list(config.constituents.features),
-            "jet_features": list(JET_FEATURES),
-            "truth_classes": list(TRUTH_CLASSES),
-            "n_constituents": config.constituents.n_constituents,
-            "chunksize": config.executor.chunksize,
-            "datasets": _export(stage, config, fileset),
-        }
-        (stage / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        manifest = ExportManifest(
+            format=EXPORT_FORMAT,
+            config_sha256=config.digest(),
+            constituent_features=config.constituents.features,
+            jet_features=JET_FEATURES,
+            truth_classes=TRUTH_CLASSES,
+            n_constituents=config.constituents.n_constituents,
+            chunksize=config.executor.chunksize,
+            datasets=_export(stage, config, fileset),
+        )
+        (stage / EXPORT_MANIFEST).write_text(manifest.to_json())
     return manifest

@@ -34,6 +34,11 @@ def is_remote(path: str) -> bool:
 
 
 def is_glob(path: str) -> bool:
+    """True when a local path, or the path of a URL, holds a glob character. A URL's query
+    (``?authz=…``) and an IPv6 host (``[::1]``) are not part of its path, so a ``?`` in a URL
+    always starts its query."""
+    if is_remote(path):
+        path = urlsplit(path).path
     return any(character in path for character in GLOB_CHARACTERS)
 
 
@@ -41,7 +46,8 @@ def server(url: str) -> str:
     """``scheme://host:port`` of a URL (the default port of its scheme when it names none)."""
     parts = urlsplit(url)
     port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname  # IPv6
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 #: Servers that accepted a connection in this process (a refusal is asked again next time).

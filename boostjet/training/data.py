@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from boostjet.config import Truth
-from boostjet.errors import ConfigError
+from boostjet.errors import ConfigError, validation_sentence
 from boostjet.histograms import TRUTH_CLASSES
-from boostjet.spec import EXPORT_MANIFEST, ExportedJets
+from boostjet.spec import EXPORT_MANIFEST, ExportedJets, ExportManifest
 
 #: Mass regressors train on the jets a run evaluates them on: generator-level soft-drop masses
 #: above the configuration's ``truth.mass_target_min`` (40 GeV), where predicted / true is defined.
@@ -52,12 +53,17 @@ class Samples:
         )
 
 
-def load_manifest(root: str | Path) -> dict:
-    """The manifest of an export directory."""
+def load_manifest(root: str | Path) -> ExportManifest:
+    """The manifest of an export directory, or ConfigError naming the file and the bad key."""
     path = Path(root) / EXPORT_MANIFEST
     if not path.is_file():
         raise ConfigError(f"{root} has no {EXPORT_MANIFEST}; is it a `boostjet dataset` output?")
-    return json.loads(path.read_text())
+    try:
+        return ExportManifest.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}).") from None
+    except ValidationError as error:
+        raise ConfigError(validation_sentence(error, "manifest key", str(path))) from None
 
 
 def load_chunk(path: Path) -> ExportedJets:
@@ -66,16 +72,16 @@ def load_chunk(path: Path) -> ExportedJets:
         return ExportedJets(*(stored[name] for name in ExportedJets._fields))
 
 
-def read_export(root: Path, task: str, signal: str) -> tuple[Samples, dict]:
+def read_export(root: Path, task: str, signal: str) -> tuple[Samples, ExportManifest]:
     """The jets of the simulated datasets of an export that `task` trains on, and the manifest;
     tagger classes are weighted to count equally. Data datasets (no truth) are left out."""
     manifest = load_manifest(root)
     parts = [
-        chunk_samples(load_chunk(root / entry["path"]), task, signal)
-        for dataset in manifest["datasets"].values()
-        if not dataset["is_data"]
-        for entry in dataset["files"]
-        if entry["jets"] > 0
+        chunk_samples(load_chunk(root / entry.path), task, signal)
+        for dataset in manifest.datasets.values()
+        if not dataset.is_data
+        for entry in dataset.files
+        if entry.jets > 0
     ]
     if not parts:
         raise ConfigError(f"{root} holds no simulated jets to train on.")

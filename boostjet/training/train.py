@@ -11,7 +11,6 @@ import torch
 
 from boostjet.models.export import describe_model, export_model
 from boostjet.models.registry import SMALL, build_model
-from boostjet.spec import InputSpec
 from boostjet.training.data import read_export
 from boostjet.training.loop import fit, predict
 from boostjet.training.metrics import validation_metrics
@@ -30,11 +29,7 @@ def train(options: TrainingOptions) -> dict:
     n_validation = max(int(len(order) * options.validation_fraction), 1)
     validation, training = samples.take(order[:n_validation]), samples.take(order[n_validation:])
 
-    spec = InputSpec(
-        constituent_features=tuple(manifest["constituent_features"]),
-        n_constituents=int(manifest["n_constituents"]),
-        jet_features=tuple(manifest["jet_features"]),
-    )
+    spec = manifest.input_spec()
     model = build_model(options.model, task, spec, options.preset, **options.hyperparameters)
     sample = training.take(np.arange(min(len(training), 20000)))
     c, m, j, t, _ = sample.tensors("cpu")
@@ -54,7 +49,7 @@ def _export(options, model, spec, training, validation, history, seconds, manife
     )
     training_summary = {
         "data": str(options.data),
-        "config_digest": manifest["config_sha256"],  # of the configuration that exported the data
+        "config_digest": manifest.config_sha256,  # of the configuration that exported the data
         "training_jets": len(training),
         "validation_jets": len(validation),
         "epochs_run": len(history["epoch"]),

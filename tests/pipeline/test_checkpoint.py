@@ -17,8 +17,9 @@ from boostjet.cli import main
 from boostjet.config import load_config
 from boostjet.errors import ConfigError
 from boostjet.pipeline import checkpoint as checkpoints
-from boostjet.pipeline.checkpoint import checkpoint_directory, key_file
+from boostjet.pipeline.checkpoint import key_file
 from boostjet.pipeline.routes import run
+from boostjet.rundir import checkpoint_directory
 
 
 @pytest.fixture

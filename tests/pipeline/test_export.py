@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import awkward as ak
@@ -48,7 +49,7 @@ def _whole_file(config, path, dataset, entries, is_data):
 
 
 def _concatenated(output, manifest, dataset) -> dict[str, np.ndarray]:
-    parts = [np.load(output / f["path"]) for f in manifest["datasets"][dataset]["files"]]
+    parts = [np.load(output / f.path) for f in manifest.datasets[dataset].files]
     return {
         key: np.concatenate([p[key] for p in parts]) for key in parts[0].files if key != "dataset"
     }
@@ -58,7 +59,7 @@ def test_one_file_per_chunk(exported):
     _, output, manifest = exported
     assert len(list((output / "sig").glob("*.npz"))) == math.ceil(120 / CHUNKSIZE)
     assert len(list((output / "obs").glob("*.npz"))) == math.ceil(80 / CHUNKSIZE)
-    ranges = [(f["entry_start"], f["entry_stop"]) for f in manifest["datasets"]["sig"]["files"]]
+    ranges = [(f.entry_start, f.entry_stop) for f in manifest.datasets["sig"].files]
     assert ranges == [(0, 35), (35, 70), (70, 105), (105, 120)]
 
 
@@ -87,22 +88,22 @@ def test_chunk_arrays_equal_build_jet_inputs_on_the_same_events(exported, flat_f
 
 def test_manifest_describes_the_export(exported):
     config, output, manifest = exported
-    assert json.loads((output / "manifest.json").read_text()) == manifest
-    assert manifest["config_sha256"] == config.digest()
-    assert manifest["jet_features"] == list(JET_FEATURES)
-    assert manifest["constituent_features"] == list(CONSTITUENT_FEATURES)
-    assert manifest["n_constituents"] == 16
-    sig = manifest["datasets"]["sig"]
-    assert sum(sig["counts_per_class"].values()) == sig["jets"] > 0
-    assert sig["events_read"] == sig["events_processed"] == 120
-    assert manifest["datasets"]["obs"]["is_data"] is True
+    assert json.loads((output / "manifest.json").read_text()) == manifest.model_dump(mode="json")
+    assert manifest.config_sha256 == config.digest()
+    assert manifest.jet_features == JET_FEATURES
+    assert manifest.constituent_features == CONSTITUENT_FEATURES
+    assert manifest.n_constituents == 16
+    sig = manifest.datasets["sig"]
+    assert sum(sig.counts_per_class.values()) == sig.jets > 0
+    assert sig.events_read == sig.events_processed == 120
+    assert manifest.datasets["obs"].is_data is True
 
 
 def test_training_reads_the_simulation_jets_of_the_export(exported, tmp_path):
     _, output, manifest = exported
     samples, read_manifest = read_export(output, "tagger", "top")
     assert read_manifest == manifest
-    counts = manifest["datasets"]["sig"]["counts_per_class"]
+    counts = manifest.datasets["sig"].counts_per_class
     assert len(samples) == counts["top"] + counts["qcd"]  # data (labelled qcd) left out
     generator = torch.Generator().manual_seed(3)
     assert sorted(torch.cat(batches(len(samples), 8, generator)).tolist()) == list(
@@ -110,10 +111,27 @@ def test_training_reads_the_simulation_jets_of_the_export(exported, tmp_path):
     )
     assert samples.constituents.shape == (len(samples), 16, len(CONSTITUENT_FEATURES))
     assert samples.mask.dtype == bool and samples.target.dtype == np.float32
-    stored = np.load(output / manifest["datasets"]["sig"]["files"][0]["path"])
+    stored = np.load(output / manifest.datasets["sig"].files[0].path)
     trained_on = np.isin(stored["label"], [TRUTH_CLASSES.index(c) for c in ("top", "qcd")])
     np.testing.assert_array_equal(samples.jet[0], stored["jet"][trained_on][0])
     with pytest.raises(ConfigError, match=r"has no manifest\.json"):
+        read_export(tmp_path, "tagger", "top")
+
+
+def test_a_broken_manifest_is_one_sentence_naming_the_file_and_key(exported, tmp_path):
+    _, _, manifest = exported
+    path = tmp_path / "manifest.json"
+    incomplete = manifest.model_dump(mode="json")
+    del incomplete["datasets"]["sig"]["files"][0]["path"]
+    path.write_text(json.dumps(incomplete))
+    with pytest.raises(ConfigError) as refused:
+        read_export(tmp_path, "tagger", "top")
+    assert str(refused.value) == (
+        f"{path}: required manifest key 'datasets.sig.files.0.path' is missing."
+    )
+    path.write_text("{not json")
+    expected = "^" + re.escape(f"{path} is not valid JSON (Expecting property")
+    with pytest.raises(ConfigError, match=expected):
         read_export(tmp_path, "tagger", "top")
 
 
@@ -123,18 +141,18 @@ def test_skip_bad_files_in_the_export(run_config, flat_files, tmp_path):
         executor={"chunksize": 50, "skip_bad_files": True, "retries": 0},
     )
     manifest = export_dataset(config, tmp_path / "jets")
-    entry = manifest["datasets"]["mc"]
-    assert [(f["entry_start"], f["entry_stop"]) for f in entry["files"]] == [(0, 50)]
-    assert [(s["entry_start"], s["entry_stop"], s["events"]) for s in entry["skipped"]] == [
+    entry = manifest.datasets["mc"]
+    assert [(f.entry_start, f.entry_stop) for f in entry.files] == [(0, 50)]
+    assert [(s["entry_start"], s["entry_stop"], s["events"]) for s in entry.skipped] == [
         (50, 100, 50)
     ]
-    assert entry["events_read"] == entry["events_processed"] + entry["events_skipped"]
+    assert entry.events_read == entry.events_processed + entry.events_skipped
 
 
 def test_overwrite_replaces_only_an_earlier_export(run_config, flat_files, tmp_path, monkeypatch):
     """`boostjet dataset --output DIR --overwrite` replaces DIR only when an earlier export wrote
     it: never a plain folder, a run directory, or the current directory given as `.`."""
-    from boostjet.pipeline.outputs import MARKER
+    from boostjet.rundir import MARKER
 
     config = run_config(
         datasets={"sig": {"files": [str(flat_files["signal"])]}}, executor={"chunksize": 120}

@@ -18,6 +18,7 @@ from boostjet.pipeline.fileset import (
     expand_files,
     repeated_inputs,
 )
+from boostjet.pipeline.remote import is_glob, server
 
 
 def test_globs_expand_relative_to_the_working_directory(flat_files, monkeypatch):
@@ -34,6 +35,36 @@ def test_a_glob_matching_nothing_names_dataset_and_pattern(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"datasets\.ttbar\.files: the pattern 'nope\*\.root'"):
         expand_files("ttbar", ["nope*.root"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:1/data/ttbar.root?authz=token",
+        "root://127.0.0.1:1//data/ttbar.root?authz=token",
+        "root://[::1]:1//data/ttbar.root",
+    ],
+)
+def test_a_url_with_a_query_or_an_ipv6_host_is_one_file_not_a_glob(url):
+    """Found by a tester (issue 16): the whole URL was searched for glob characters, so the `?` of
+    a query or the `[` of an IPv6 host made a glob of one file, which an https:// URL refused."""
+    assert list(expand_files("mc", [url]).items()) == [(url, 1)]
+    assert not is_glob(url)
+
+
+def test_only_the_path_of_a_url_and_local_paths_are_globs():
+    assert is_glob("root://127.0.0.1:1//data/*_mc.root?authz=token")
+    assert is_glob("root://[::1]:1//data/[qt]*.root")
+    assert is_glob("samples/ttbar_?c.root")
+    assert not is_glob("samples/ttbar_mc.root")
+
+
+def test_the_server_of_a_url_on_an_ipv6_host_keeps_its_brackets():
+    """Found with the glob fix: ``server`` dropped the brackets of an IPv6 host, so the pre-flight
+    failed with a ValueError (a traceback) on the address it built."""
+    assert server("root://[::1]:1//data/ttbar.root") == "root://[::1]:1"
+    assert server("https://[::1]/f.root?authz=token") == "https://[::1]:443"
+    assert server("root://127.0.0.1//data/ttbar.root") == "root://127.0.0.1:1094"
 
 
 def test_a_missing_plain_path_is_left_for_the_preflight(run_config, tmp_path):

@@ -14,16 +14,16 @@ import yaml
 
 from boostjet.config import load_config
 from boostjet.errors import ConfigError, HistogramError
-from boostjet.pipeline.outputs import (
+from boostjet.pipeline.outputs import root_objects, write_outputs
+from boostjet.pipeline.routes import run
+from boostjet.rundir import (
     MARKER,
+    load_histograms,
+    load_summary,
     output_lock,
-    root_objects,
     run_directory,
     staged_directory,
-    write_outputs,
 )
-from boostjet.pipeline.routes import run
-from boostjet.rundir import load_histograms, load_summary
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,9 @@ import yaml
 
 from boostjet.cli import main
 from boostjet.errors import ConfigError
-from boostjet.pipeline.checkpoint import checkpoint_directory
 from boostjet.pipeline.routes import run
 from boostjet.processors.tagging import BoostedJetProcessor
-from boostjet.rundir import load_histograms, load_summary
+from boostjet.rundir import checkpoint_directory, load_histograms, load_summary
 from boostjet.testing.faults import FailingProcessor, InjectedFault
 
 REPO = Path(__file__).parents[2]
