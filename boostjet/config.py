@@ -92,11 +92,18 @@ class Constituents(_Strict):
         return value
 
 
+#: A working point's score threshold by its name (``eS30``: target signal efficiency 0.30).
+Thresholds = dict[Annotated[str, Field(pattern=r"^eS\d\d$")], Annotated[Float, Field(ge=0, le=1)]]
+
+
 class CutBased(_Strict):
     """The cut-based top tagger: soft-drop mass window and an upper cut on τ32."""
 
     top_mass_window: tuple[Float, Float] = (105.0, 210.0)
     w_mass_window: tuple[Float, Float] = (65.0, 105.0)
+    thresholds: dict[str, Thresholds] = {}
+    """Frozen working points (name → score threshold) per cut-based tagger; required for a
+    tagger whose window differs from the one its shipped table was measured with."""
 
     @field_validator("top_mass_window", "w_mass_window")
     @classmethod
@@ -123,6 +130,8 @@ class Model(_Strict):
     name: str
     task: Literal["tagger", "mass", "energy"]
     path: Path
+    thresholds: Thresholds | None = None
+    """Taggers: frozen working points (name → score threshold) replacing the model's table."""
 
 
 class Histograms(_Strict):
@@ -142,6 +151,30 @@ class Histograms(_Strict):
         if edges[0] < 0:  # non-finite edges are refused by allow_inf_nan=False
             raise ValueError("bin edges must be finite and not negative")
         return edges
+
+
+class Observable(_Strict):
+    """Binning of the scale-factor fit's observable, the jet soft-drop mass (GeV)."""
+
+    bins: PositiveInt = 20
+    low: NonNegativeFloat = 0.0
+    high: PositiveFloat = 300.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Observable:
+        if self.high <= self.low:
+            raise ValueError("scale_factors.observable.high must be larger than its low")
+        return self
+
+
+class ScaleFactors(_Strict):
+    """The pass/fail template fits of the tagging scale factors (docs/scalefactors.md)."""
+
+    observable: Observable = Observable()
+    taggers: list[str] | None = None
+    """Taggers to fit (default: every tagger with a data dataset of its signal)."""
+    minor_background_uncertainty: PositiveFloat = 0.5
+    """Relative prior width of every background normalisation but QCD's (free per region)."""
 
 
 class JobQueue(_Strict):
@@ -215,6 +248,7 @@ class RunConfig(_Strict):
     models: list[Model] = []
     working_points: list[Annotated[Float, Field(gt=0, lt=1)]] = [0.3, 0.5, 0.7]
     histograms: Histograms = Histograms()
+    scale_factors: ScaleFactors = ScaleFactors()
     executor: Executor = Executor()
     output: Path = Path("outputs")
     report: bool = True

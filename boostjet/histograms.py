@@ -8,7 +8,15 @@ the same names and checks the same axis tuples. A histogram name is spelled only
 - ``energy_response_<regressor>`` (:data:`ENERGY_RESPONSE_AXES`): energy regressors only, by true
   energy, for the σ/E fit;
 - ``pull_<regressor>`` (:data:`PULL_AXES`): regressors that predict a per-jet σ;
-- ``control_<variable>``: the substructure distributions of :data:`CONTROL_VARIABLES`.
+- ``control_<variable>``: the substructure distributions of :data:`CONTROL_VARIABLES`;
+- ``template_<tagger>`` (:data:`TEMPLATE_AXES`): the scale-factor fit's templates, by dataset,
+  truth class, systematic variation, pT, score (bins at the tagger's frozen working-point
+  thresholds) and the fitted observable (the soft-drop mass).
+
+Working points are named from their target signal efficiency (:func:`working_point_name`,
+``eS30``); systematic variations ``nominal`` and ``<source>_up``/``<source>_down``, the Pythia
+shower variations :data:`SHOWER_VARIATIONS` read from a generated file's ``Weight`` collection
+when its :data:`WEIGHT_NAMES_KEY` string names them.
 
 Naming rules: the cut-based taggers are :data:`CUT_BASED` (one per signal class), the baseline
 regressors ``mass_sd`` (soft-drop mass) and ``energy_reco`` (reconstructed energy), and every
@@ -35,6 +43,14 @@ SCORE_AXES = ("dataset", "truth", "pt", "score")
 RESPONSE_AXES = ("dataset", "pt", "abseta", "response")
 ENERGY_RESPONSE_AXES = ("dataset", "energy_true", "response")
 PULL_AXES = ("dataset", "pt", "pull")
+TEMPLATE_AXES = ("dataset", "truth", "systematic", "pt", "score", "sd_mass")
+
+#: Systematic-axis entry of the unvaried simulation (and of every data jet).
+NOMINAL = "nominal"
+#: The Pythia 8 shower variations a generated file stores after the nominal event weight.
+SHOWER_VARIATIONS = ("isr_up", "isr_down", "fsr_up", "fsr_down")
+#: The file-level string naming the entries of each event's ``Weight`` collection.
+WEIGHT_NAMES_KEY = "WeightNames"
 
 #: The cut-based tagger of each signal class.
 CUT_BASED = {"top": "cut_based_top", "w": "cut_based_w"}
@@ -47,6 +63,7 @@ _RESPONSE = "response_"
 _ENERGY_RESPONSE = "energy_response_"
 _PULL = "pull_"
 _CONTROL = "control_"
+_TEMPLATE = "template_"
 
 #: Control distributions: name → (bins, low, high, axis label).
 CONTROL_VARIABLES = {
@@ -80,6 +97,16 @@ def pull_key(regressor: str) -> str:
 def control_key(variable: str) -> str:
     """Key of a control distribution's histogram (a key of CONTROL_VARIABLES)."""
     return _CONTROL + variable
+
+
+def template_key(tagger: str) -> str:
+    """Key of a tagger's scale-factor template histogram (axes :data:`TEMPLATE_AXES`)."""
+    return _TEMPLATE + tagger
+
+
+def working_point_name(target_eff_signal: float) -> str:
+    """``eS30``, ``eS50``, ``eS70``: the working-point name for a target signal efficiency."""
+    return f"eS{round(100 * target_eff_signal):02d}"
 
 
 def taggers_in(names: Iterable[str]) -> list[str]:
@@ -210,15 +237,37 @@ def control_histogram(name: str, pt_edges, dataset: str | None = None) -> hist.H
     )
 
 
+def template_histogram(
+    pt_edges, thresholds, observable: tuple[int, float, float], dataset: str | None = None
+) -> hist.Hist:
+    """Scale-factor templates of one tagger: score bins at its ``thresholds`` (a jet passes
+    working point k when its score bin starts at or above threshold k), the soft-drop mass in
+    ``observable`` = (bins, low, high); scores of 1 fall in the overflow (they pass), masses
+    outside the range in the flow bins (not fitted). Flow bins everywhere, as ROOT's TH3."""
+    edges = sorted({0.0, 1.0, *thresholds})
+    bins, low, high = observable
+    return hist.Hist(
+        _dataset(dataset),
+        _truth(),
+        hist.axis.StrCategory([NOMINAL], name="systematic", label="Systematic", growth=True),
+        _pt(pt_edges),
+        hist.axis.Variable(edges, name="score", label="Tagger score"),
+        hist.axis.Regular(bins, low, high, name="sd_mass", label=CONTROL_VARIABLES["sd_mass"][3]),
+        storage=hist.storage.Weight(),
+    )
+
+
 def book(
     config: RunConfig,
     taggers: list[str],
     regressors: dict[str, str],
     dataset: str | None = None,
     with_sigma: tuple[str, ...] = (),
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, hist.Hist]:
     """Every histogram of a run, keyed by name, empty; ``regressors`` maps name → target kind,
-    ``with_sigma`` names the regressors that predict a per-jet σ (they get a pull histogram)."""
+    ``with_sigma`` names the regressors that predict a per-jet σ (they get a pull histogram),
+    ``thresholds`` (tagger → working point → score threshold) the taggers with templates."""
     binning = config.histograms
     out = {
         score_key(t): score_histogram(binning.pt_edges, binning.score_bins, dataset)
@@ -236,6 +285,14 @@ def book(
         out[pull_key(name)] = pull_histogram(binning.pt_edges, dataset)
     for name in CONTROL_VARIABLES:
         out[control_key(name)] = control_histogram(name, binning.pt_edges, dataset)
+    observable = config.scale_factors.observable
+    for tagger, table in (thresholds or {}).items():
+        out[template_key(tagger)] = template_histogram(
+            binning.pt_edges,
+            table.values(),
+            (observable.bins, observable.low, observable.high),
+            dataset,
+        )
     return out
 
 

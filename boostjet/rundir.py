@@ -5,8 +5,9 @@ histograms as :data:`HISTOGRAMS` (UHI JSON, boostjet/histogram_io.py: reading it
 :data:`HISTOGRAMS_PICKLE` (for users' own scripts, never unpickled implicitly) and
 :data:`HISTOGRAMS_ROOT`, the run summary :data:`SUMMARY` and the resolved configuration
 :data:`CONFIG`; the analysis adds :data:`REPORT_MARKDOWN`, :data:`REPORT_HTML`, the figures in
-:data:`PLOTS` and the ``analysis`` key of the summary (:func:`rewrite_summary`). The checkpoints of
-a run that has not finished lie beside it, in :func:`checkpoint_directory`.
+:data:`PLOTS`, the scale factors as correctionlib JSON :data:`SCALE_FACTORS` and the ``analysis``
+key of the summary (:func:`rewrite_summary`). The checkpoints of a run that has not finished lie
+beside it, in :func:`checkpoint_directory`.
 
 Every directory boostjet writes (a run directory, a training-data export) is written into a
 temporary sibling and renamed into place only when every file is complete
@@ -45,6 +46,7 @@ CONFIG = "config.yaml"
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
 PLOTS = "plots"
+SCALE_FACTORS = "scale_factors.json"
 #: Marks a directory as written by boostjet; it holds {"written_by": "boostjet <command>"}.
 MARKER = ".boostjet-output"
 

@@ -203,6 +203,9 @@ class ModelMetadata(BaseModel):
     normalisation: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     validation: dict[str, Any] = Field(default_factory=dict)
+    working_points: dict[str, Any] = Field(default_factory=dict)
+    """Taggers: the frozen working points, ``thresholds`` (target ε_S as ``"0.30"`` → score
+    threshold) and what they were measured on (``measured_on``)."""
     boostjet_version: str = __version__
     n_parameters: int = Field(ge=0)
 
@@ -242,3 +245,6 @@ class ResolvedModel(BaseModel):
     fitted in training, the baseline the regressor is compared with."""
     input_spec: InputSpec
     """The model's own input layout (the configuration may provide more)."""
+    thresholds: dict[str, float] = {}
+    """Taggers: the frozen working points, name (``eS50``) → score threshold; empty when the
+    model has no table for the configured targets (no template-fit scale factors then)."""

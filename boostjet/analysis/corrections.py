@@ -48,11 +48,6 @@ def stored(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
-def working_point_name(target_eff_signal: float) -> str:
-    """``eS30``, ``eS50``, ``eS70``: the working-point name for a target signal efficiency."""
-    return f"eS{round(100 * target_eff_signal):02d}"
-
-
 @dataclasses.dataclass(frozen=True)
 class Delivery:
     """A built CorrectionSet and the (tagger, working point, pT bin) cells that carry the

@@ -71,8 +71,14 @@ class Figure:
 Block = Heading | Text | Bullets | Table | Figure
 
 
-def document(run: Run, results: RunResults, figures: Mapping[str, list[Figure]]) -> list[Block]:
-    """The report as blocks, rendered to Markdown and HTML."""
+def document(
+    run: Run,
+    results: RunResults,
+    figures: Mapping[str, list[Figure]],
+    fit_blocks: Sequence[Block] = (),
+) -> list[Block]:
+    """The report as blocks, rendered to Markdown and HTML; ``fit_blocks`` (the template-fit
+    scale factors) come before the subtraction cross-check."""
     blocks: list[Block] = [
         Heading(f"boostjet report: run {run.name}", 1),
         Text(
@@ -86,8 +92,9 @@ def document(run: Run, results: RunResults, figures: Mapping[str, list[Figure]])
         reasons = {group: reason for group, (_, reason) in results.recommendations.items()}
         blocks += comparison_blocks(results.comparisons, reasons)
     blocks += tagger_blocks(list(results.performances.values())) + figures["taggers"]
+    blocks += fit_blocks
     if run.taggers:
-        blocks.append(Heading("Scale factors"))
+        blocks.append(Heading("Scale factors: subtraction cross-check"))
         blocks += [Text(note) for note in results.scale_factor_notes]
         if results.scale_factors:
             blocks += [Text(SF_METHOD), *scale_factor_blocks(results.scale_factors)]

@@ -14,6 +14,7 @@ from boostjet.analysis import plots
 from boostjet.analysis.comparison import SIGNAL_NAMES
 from boostjet.analysis.document import Figure
 from boostjet.analysis.efficiency import simulation_datasets
+from boostjet.analysis.fitplots import plot_template_fit
 from boostjet.analysis.results import RunResults, outside_interval
 from boostjet.analysis.roc import TaggerPerformance
 from boostjet.analysis.rundata import Run
@@ -28,6 +29,7 @@ def make_figures(run: Run, results: RunResults) -> dict[str, list[Figure]]:
     return {
         "taggers": _tagger_figures(run, results.performances, directory),
         "scale_factors": _scale_factor_figures(run, results.scale_factors, directory),
+        "template_fits": _template_fit_figures(run, results, directory),
         "resolution": _resolution_figures(run, results, directory),
         "energy": _energy_figures(run, results, directory),
         "training": [
@@ -111,6 +113,33 @@ def _scale_factor_figures(run: Run, sfs: Sequence[ScaleFactor], directory: Path)
                 plots.plot_efficiency(sf, stem, text=text),
                 f"Efficiency in data and simulation and their ratio (SF) vs pT: {sf.tagger} "
                 f"{sf.working_point}.",
+            )
+        )
+    return figures
+
+
+def _template_fit_figures(run: Run, results: RunResults, directory: Path) -> list[Figure]:
+    """Per tagger, the pre/post-fit plot of the middle working point's fit with most data."""
+    figures = []
+    fits = results.template_fits
+    for tagger, thresholds in fits.thresholds.items():
+        names = sorted(thresholds)
+        wp = names[len(names) // 2]
+        candidates = [
+            f
+            for f in fits.fits
+            if f.ok and f.label.tagger == tagger and f.label.working_point == wp
+        ]
+        if not candidates:
+            continue
+        fit = max(candidates, key=lambda f: sum(y.data.sum() for y in f.yields.values()))
+        pt = _pt_text(fit.label.pt_low, fit.label.pt_high)
+        text = f"{run.name}: {tagger} {wp}, {pt}, SF = {fit.sf:.3f} ± {fit.sf_error:.3f}"
+        figures.append(
+            _figure(
+                plot_template_fit(fit, directory / f"fit_{_file_name(tagger)}_{wp}", text=text),
+                f"Template fit of {tagger} {wp}, {fit.label.describe().split(', ')[-1]}: "
+                "soft-drop mass in the passing and failing jets, before and after the fit.",
             )
         )
     return figures

@@ -174,6 +174,60 @@ class FitInput:
         return self.backgrounds.get(category, BackgroundNorm())
 
 
+def merge_unsimulated_bins(fit_input: FitInput) -> FitInput:
+    """``fit_input`` with each observable bin that holds data but no simulated jets (in either
+    region) merged with the bins to its right up to one that has simulation (the last group
+    with the one before it); pass and fail keep one binning. A Poisson bin with data and no
+    expectation has zero likelihood, so small samples need this before any fit."""
+    regions = fit_input.regions().values()
+    n_bins = len(fit_input.passing.data)
+    simulated = [sum(r.templates.values()) for r in regions]
+
+    def fittable(bins: list[int]) -> bool:
+        return all(
+            r.data[bins].sum() == 0 or s[bins].sum() > 0
+            for r, s in zip(regions, simulated, strict=True)
+        )
+
+    groups: list[list[int]] = []
+    pending: list[int] = []
+    for i in range(n_bins):
+        pending.append(i)
+        if fittable(pending):
+            groups.append(pending)
+            pending = []
+    if pending and groups:
+        groups[-1] += pending
+    elif pending:
+        groups.append(pending)
+    if len(groups) == n_bins:
+        return fit_input
+    starts = [group[0] for group in groups]
+
+    def merged(values: Array) -> Array:
+        return np.add.reduceat(values, starts)
+
+    def merged_all(templates: Templates) -> dict[str, Array]:
+        return {c: merged(v) for c, v in templates.items()}
+
+    def merge_region(r: Region) -> Region:
+        return Region(
+            data=merged(r.data),
+            templates=merged_all(r.templates),
+            variances=None if r.variances is None else merged_all(r.variances),
+            up={s: merged_all(t) for s, t in r.up.items()},
+            down={s: merged_all(t) for s, t in r.down.items()},
+        )
+
+    edges = None if fit_input.edges is None else fit_input.edges[[*starts, n_bins]]
+    return dataclasses.replace(
+        fit_input,
+        passing=merge_region(fit_input.passing),
+        failing=merge_region(fit_input.failing),
+        edges=edges,
+    )
+
+
 def fit_input_from_hist(
     mc: hist.Hist,
     data: hist.Hist,

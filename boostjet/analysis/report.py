@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from boostjet.analysis.corrections import scale_factor_corrections
 from boostjet.analysis.document import (
     Block,
     Figure,
@@ -33,6 +34,7 @@ from boostjet.analysis.document import (
 )
 from boostjet.analysis.efficiency import to_jsonable
 from boostjet.analysis.figures import make_figures
+from boostjet.analysis.fitblocks import template_fit_blocks
 from boostjet.analysis.html import render_html
 from boostjet.analysis.markdown import to_markdown
 from boostjet.analysis.resolution import EnergyResolutionFit, ResolutionTable
@@ -41,7 +43,13 @@ from boostjet.analysis.roc import TaggerPerformance
 from boostjet.analysis.rundata import Run, load_run
 from boostjet.analysis.scalefactors import ScaleFactor
 from boostjet.histograms import is_baseline
-from boostjet.rundir import REPORT_HTML, REPORT_MARKDOWN, rewrite_summary, write_atomic
+from boostjet.rundir import (
+    REPORT_HTML,
+    REPORT_MARKDOWN,
+    SCALE_FACTORS,
+    rewrite_summary,
+    write_atomic,
+)
 
 
 def write_report(
@@ -76,9 +84,16 @@ def analyse_run(run_dir: str | Path, *, write_html: bool = True) -> dict[str, An
     run = load_run(run_dir)
     results = compute(run)
     figures = make_figures(run, results)
-    blocks = document(run, results, figures)
-    title = f"boostjet report: run {run.name}"
+    fits = results.template_fits
     outputs = {"markdown": REPORT_MARKDOWN, "html": REPORT_HTML if write_html else None}
+    outputs["scale_factors"] = None
+    if fits.fits:
+        delivery = scale_factor_corrections(fits.fits, fits.thresholds, run=run.name)
+        delivery.write(run.directory / SCALE_FACTORS)
+        outputs["scale_factors"] = SCALE_FACTORS
+    fit_blocks = template_fit_blocks(fits, figures["template_fits"], outputs["scale_factors"])
+    blocks = document(run, results, figures, fit_blocks)
+    title = f"boostjet report: run {run.name}"
     write_atomic(run.directory / REPORT_MARKDOWN, to_markdown(blocks, run.directory))
     if write_html:
         write_atomic(run.directory / REPORT_HTML, render_html(blocks, title=title))
@@ -143,6 +158,7 @@ def headline(run: Run, results: RunResults, outputs: Mapping[str, Any]) -> dict[
         "taggers": {tagger: perf.to_dict() for tagger, perf in results.performances.items()},
         "scale_factors": sfs,
         "scale_factor_notes": results.scale_factor_notes,
+        "template_fits": results.template_fits.to_dict(),
         "resolution": {
             regressor: {
                 "kind": kind,

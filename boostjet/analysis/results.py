@@ -29,6 +29,7 @@ from boostjet.analysis.resolution import (
 from boostjet.analysis.roc import TaggerPerformance, tagger_performance
 from boostjet.analysis.rundata import Run
 from boostjet.analysis.scalefactors import ScaleFactor, scale_factors
+from boostjet.analysis.templatefits import TemplateFits, template_fits
 from boostjet.histograms import RESPONSE_AXES, energy_response_key, pull_key, response_key
 
 NO_DATA = "no dataset flagged is_data: no scale factors"
@@ -41,6 +42,7 @@ class RunResults:
     performances: dict[str, TaggerPerformance]
     scale_factors: list[ScaleFactor]
     scale_factor_notes: list[str]
+    template_fits: TemplateFits
     tables: dict[str, ResolutionTable]
     merged: dict[str, ResolutionTable]
     inclusive: dict[str, ResolutionTable]
@@ -65,6 +67,7 @@ def compute(run: Run) -> RunResults:
         for tagger, signal in run.taggers.items()
     }
     sfs, notes = _scale_factors(run, performances)
+    fits = template_fits(run)
     tables, merged, inclusive = {}, {}, {}
     for regressor in run.regressors:
         tables[regressor] = resolution_table(run.hists, regressor, metadata=run.metadata)
@@ -73,7 +76,7 @@ def compute(run: Run) -> RunResults:
         )
         inclusive[regressor] = _inclusive_resolution(run, regressor)
     warnings = list(run.warnings)
-    curves, fits = {}, {}
+    curves, energy_fits = {}, {}
     for regressor in (r for r, kind in run.regressors.items() if kind == "energy"):
         if energy_response_key(regressor) not in run.hists:
             warnings.append(
@@ -82,7 +85,7 @@ def compute(run: Run) -> RunResults:
             )
             continue
         curves[regressor] = energy_resolution(run.hists, regressor, metadata=run.metadata)
-        fits[regressor] = fit_energy_resolution(curves[regressor])
+        energy_fits[regressor] = fit_energy_resolution(curves[regressor])
     pulls = {
         regressor: pull_table(run.hists, regressor, metadata=run.metadata)
         for regressor in run.regressors
@@ -96,9 +99,9 @@ def compute(run: Run) -> RunResults:
         *merged.values(),
         *inclusive.values(),
         *curves.values(),
-        *fits.values(),
+        *energy_fits.values(),
     ]
-    warnings += notes + [w for result in results for w in result.warnings]
+    warnings += notes + fits.notes + [w for result in results for w in result.warnings]
     warnings += [
         f"{sf.tagger} {sf.working_point}: {problem}; no efficiency plot (plot_efficiency cannot "
         "draw an interval that excludes its point), the table has the numbers."
@@ -109,11 +112,12 @@ def compute(run: Run) -> RunResults:
         performances=performances,
         scale_factors=sfs,
         scale_factor_notes=notes,
+        template_fits=fits,
         tables=tables,
         merged=merged,
         inclusive=inclusive,
         curves=curves,
-        fits=fits,
+        fits=energy_fits,
         pulls=pulls,
         comparisons=comparisons,
         recommendations=recommend(performances, inclusive, comparisons),

@@ -29,7 +29,7 @@ from boostjet.analysis.efficiency import (
     with_flow,
 )
 from boostjet.errors import HistogramError
-from boostjet.histograms import SCORE_AXES, is_baseline, score_key
+from boostjet.histograms import SCORE_AXES, is_baseline, score_key, working_point_name
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ def roc_curve(
 
 def working_point(curve: RocCurve, target: float) -> WorkingPoint:
     """The score edge whose ε_S is closest to ``target`` (ties: the higher threshold)."""
-    name = f"eS{round(100 * target):02d}"
+    name = working_point_name(target)
     if not curve.valid:
         return WorkingPoint(name, target, np.nan, np.nan, np.nan)
     distance = np.abs(curve.eff_signal - target)

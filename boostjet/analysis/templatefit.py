@@ -88,7 +88,7 @@ class _Fit:
         self.errors = np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
         limits = at_limits(built.likelihood, self.best)
         self.notes = built.notes + tuple(f"Parameter {limit}." for limit in limits)
-        self.curvature = self.built.likelihood.hessian(self.best)
+        self.curvature = built.likelihood.hessian(self.best)
         signal = [
             r.templates[fit_input.signal].sum() for r in (fit_input.passing, fit_input.failing)
         ]
@@ -101,13 +101,11 @@ class _Fit:
 
     def _refit(self, what: str, fixed: dict[int, float]) -> np.ndarray:
         """Best fit with parameters ``fixed``, from the nominal minimum and with its curvature;
-        with MIGRAD's own Hessian if that does not converge."""
-        settings = {"start": self.best, "fixed": fixed, "what": what, **self._settings}
-        try:
-            best, _ = minimise(self.built.likelihood, curvature=self.curvature, **settings)
-        except FitFailed:
-            best, _ = minimise(self.built.likelihood, **settings)
-        return best
+        parameters the nominal fit left without error (fixed on a bound) stay where they are."""
+        held = {int(i): float(self.best[i]) for i in np.flatnonzero(self.errors == 0)}
+        settings = {"start": self.best, "fixed": held | fixed, "what": what}
+        settings["curvature"] = self.curvature
+        return minimise(self.built.likelihood, **settings, **self._settings)[0]
 
     @property
     def _settings(self) -> dict:
@@ -235,8 +233,8 @@ class _Fit:
         n_main = self.config.nmaindata
         observed = self.built.data[:n_main]
         expected = np.asarray(self.built.model.main_model.expected_data(self.best), dtype=float)
-        safe = np.where(observed > 0, observed, 1.0)
-        log_term = np.where(observed > 0, observed * np.log(safe / expected), 0.0)
+        ratio = np.divide(observed, expected, out=np.ones_like(observed), where=observed > 0)
+        log_term = observed * np.log(ratio)  # 0 where nothing is observed
         chi2 = 2 * np.sum(expected - observed + log_term)
         chi2 += sum(p.pull**2 for p in parameters if p.pull is not None)
         ndof = n_main - len(_indices(self.config, self.built.free_parameters()))

@@ -20,6 +20,7 @@ import uproot
 
 from boostjet.config import RunConfig
 from boostjet.errors import ConfigError, InputFileError
+from boostjet.histograms import NOMINAL, SHOWER_VARIATIONS, WEIGHT_NAMES_KEY
 from boostjet.pipeline.baskets import read_problem
 from boostjet.pipeline.progress import say
 from boostjet.pipeline.remote import expand_glob, is_glob, is_remote, remote_problem
@@ -41,6 +42,8 @@ class InputFile:
     """Why the file cannot be processed (one sentence), or None for a good file."""
     listed: int = 1
     """How many times the dataset's ``files`` name this path (it is read once)."""
+    weight_names: tuple[str, ...] = ()
+    """The entries of each event's ``Weight`` collection, as the file's WeightNames names them."""
 
     @property
     def ok(self) -> bool:
@@ -170,11 +173,21 @@ def check_file(dataset: str, path: str, config: RunConfig) -> InputFile:
             entries = int(tree.num_entries)
             uuid = str(tree.file.uuid)
             problem = _collection_problem(path, tree, config)
+            root = tree.file.root_directory
+            names = str(root[WEIGHT_NAMES_KEY]).split() if WEIGHT_NAMES_KEY in root else []
     except InputFileError as error:
         return InputFile(dataset, path, None, problem=str(error))
     except Exception as error:
         return InputFile(dataset, path, None, problem=_unreadable(path, error))
-    return InputFile(dataset, path, entries, uuid, problem)
+    return InputFile(dataset, path, entries, uuid, problem, weight_names=tuple(names))
+
+
+def shower_weight_files(fileset: Fileset) -> frozenset[str]:
+    """Paths of the files whose Weight collection holds the shower variations (nominal first)."""
+    wanted = (NOMINAL, *SHOWER_VARIATIONS)
+    return frozenset(
+        item.path for items in fileset.values() for item in items if item.weight_names == wanted
+    )
 
 
 def build_fileset(config: RunConfig) -> Fileset:

@@ -25,6 +25,7 @@ import uproot
 
 from boostjet.config import RunConfig
 from boostjet.histograms import CUT_BASED, regressor_kinds, tagger_names
+from boostjet.models.workingpoints import run_thresholds
 from boostjet.pipeline.accounting import RunResult
 from boostjet.rundir import write_run
 from boostjet.spec import ResolvedModel
@@ -147,6 +148,8 @@ def summary(config: RunConfig, result: RunResult) -> dict[str, Any]:
         "taggers": taggers(result.models),
         "regressors": regressor_kinds(result.models),
         "working_points": list(config.working_points),
+        "thresholds": run_thresholds(config, result.models),
+        "scale_factors": config.scale_factors.model_dump(mode="json"),
         "versions": versions(),
     }
 

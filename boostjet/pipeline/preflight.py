@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from boostjet.config import Model, RunConfig
 from boostjet.errors import ModelError
+from boostjet.models.workingpoints import cut_based_thresholds, model_thresholds
 from boostjet.processors.tagging import input_spec
 from boostjet.spec import ModelMetadata, ResolvedModel
 
@@ -23,6 +24,7 @@ def resolve_models(config: RunConfig) -> tuple[ResolvedModel, ...]:
     from boostjet.models.inference import ModelRunner
     from boostjet.models.synthetic import synthetic_jets
 
+    cut_based_thresholds(config)  # a window without its working points fails here
     spec = input_spec(config)
     constituents, mask, jet, _ = synthetic_jets(_PREFLIGHT_JETS, spec, seed=0)
     records = []
@@ -48,11 +50,11 @@ def resolve_models(config: RunConfig) -> tuple[ResolvedModel, ...]:
             raise ModelError(
                 f"models.{model.name} (pre-flight on {_PREFLIGHT_JETS} synthetic jets): {error}"
             ) from None
-        records.append(_record(model, runner.metadata))
+        records.append(_record(model, runner.metadata, config.working_points))
     return tuple(records)
 
 
-def _record(model: Model, metadata: ModelMetadata) -> ResolvedModel:
+def _record(model: Model, metadata: ModelMetadata, targets: list[float]) -> ResolvedModel:
     calibration = None
     if metadata.task == "energy":
         calibration = metadata.training.get("linear_calibration")
@@ -68,4 +70,5 @@ def _record(model: Model, metadata: ModelMetadata) -> ResolvedModel:
         signal=metadata.signal,
         calibration=calibration,
         input_spec=metadata.input_spec,
+        thresholds=model_thresholds(model, metadata, targets) if metadata.task == "tagger" else {},
     )

@@ -39,6 +39,7 @@ from boostjet.pipeline.fileset import (
     coffea_fileset,
     open_tree,
     repeated_inputs,
+    shower_weight_files,
 )
 from boostjet.pipeline.guards import ChunkGuard
 from boostjet.pipeline.preflight import resolve_models
@@ -252,7 +253,7 @@ def execute(
         chunks = [c for c in chunks if _chunk_key(c) not in saved]
         if resumed:
             say(f"resuming: {len(resumed)} chunks from {checkpoint}, {len(chunks)} to run")
-    inner = processor_instance or BoostedJetProcessor(config, models)
+    inner = processor_instance or BoostedJetProcessor(config, models, shower_weight_files(fileset))
     guard = ChunkGuard(inner, settings.skip_bad_files, settings.retries, store)
     losses: dict[str, int] = {}
     if chunks:

@@ -71,6 +71,22 @@ def chunk_name(events) -> str:
     return "the input chunk"
 
 
+def shower_weight_ratios(events, names: tuple[str, ...]) -> np.ndarray:
+    """[events, len(names) - 1] ratios of each variation weight to the nominal (the first) in
+    the ``Weight`` collection, laid out as ``names`` (docs/flat-layout.md). A zero or non-finite
+    nominal or variation weight gives ratio 1; another number of entries is an InputDataError."""
+    weights = events.Weight.Weight
+    if not ak.all(ak.num(weights) == len(names)):
+        raise InputDataError(
+            f"{chunk_name(events)}: the Weight collection does not hold the {len(names)} "
+            f"entries {list(names)} that the file's WeightNames string announces in every event."
+        )
+    table = ak.to_numpy(ak.to_regular(weights, axis=1)).astype(np.float64).reshape(-1, len(names))
+    nominal, varied = table[:, :1], table[:, 1:]
+    good = np.isfinite(nominal) & (nominal != 0) & np.isfinite(varied)
+    return np.divide(varied, nominal, where=good, out=np.ones_like(varied))
+
+
 def require_finite(where: str, what: str, columns: dict) -> None:
     """InputDataError naming ``where`` (the chunk), ``what`` and the first of ``columns``
     (branch name → values, numpy or awkward) that holds NaN or inf: such values would fail every

@@ -12,6 +12,7 @@ from coffea import processor
 from boostjet import histograms
 from boostjet.config import RunConfig
 from boostjet.errors import InputDataError, ModelError
+from boostjet.models.workingpoints import run_thresholds
 from boostjet.processors.constituents import (
     FlatConstituents,
     LeadingConstituents,
@@ -28,6 +29,7 @@ from boostjet.processors.delphes import (
     has_impact_parameters,
     is_track_collection,
     jet_constituent_refs,
+    shower_weight_ratios,
 )
 from boostjet.processors.features import cut_based_score, energy_fractions, ratio
 from boostjet.processors.jets import (
@@ -217,12 +219,21 @@ def input_spec(config: RunConfig) -> InputSpec:
 
 
 class BoostedJetProcessor(processor.ProcessorABC):
-    """Fills tagger-score, response and control histograms for one chunk of Delphes events.
+    """Fills tagger-score, template, response and control histograms for one chunk of Delphes
+    events.
 
-    ``models`` are the pre-flight's records of the configured models, in configuration order.
+    ``models`` are the pre-flight's records of the configured models, in configuration order;
+    ``shower_weight_files`` the input paths whose ``Weight`` collection holds the shower
+    variations (the pre-flight reads each file's WeightNames string): their simulated jets fill
+    the templates under every variation, other jets under ``nominal`` only.
     """
 
-    def __init__(self, config: RunConfig, models: tuple[ResolvedModel, ...] = ()):
+    def __init__(
+        self,
+        config: RunConfig,
+        models: tuple[ResolvedModel, ...] = (),
+        shower_weight_files: frozenset[str] = frozenset(),
+    ):
         if [m.name for m in models] != [m.name for m in config.models]:
             raise ValueError(
                 "BoostedJetProcessor needs the resolved record of every configured model, "
@@ -230,6 +241,9 @@ class BoostedJetProcessor(processor.ProcessorABC):
             )
         self.config = config
         self.models = tuple(models)
+        self.shower_weight_files = frozenset(shower_weight_files)
+        self.thresholds = run_thresholds(config, self.models)
+        """Tagger → working point → frozen score threshold: the taggers with templates."""
 
     @property
     def taggers(self) -> list[str]:
@@ -258,7 +272,12 @@ class BoostedJetProcessor(processor.ProcessorABC):
         )
         jets = inputs.jets
         hists = histograms.book(
-            self.config, self.taggers, self.regressors, dataset, self.regressors_with_sigma
+            self.config,
+            self.taggers,
+            self.regressors,
+            dataset,
+            self.regressors_with_sigma,
+            self.thresholds,
         )
         truth = histograms.truth_names(ak.to_numpy(jets.label), settings.is_data)
         pt = ak.to_numpy(jets.pt)
@@ -285,6 +304,22 @@ class BoostedJetProcessor(processor.ProcessorABC):
             hists[histograms.control_key(name)].fill(
                 dataset=dataset, truth=truth, pt=pt, **{name: ak.to_numpy(jets[name])}
             )
+        variations = {histograms.NOMINAL: np.ones(len(pt))}
+        if not settings.is_data and events.metadata.get("filename") in self.shower_weight_files:
+            names = (histograms.NOMINAL, *histograms.SHOWER_VARIATIONS)
+            ratios = shower_weight_ratios(events, names)[ak.to_numpy(jets.event)]
+            variations |= {name: ratios[:, i] for i, name in enumerate(names[1:])}
+        for tagger in (t for t in self.thresholds if t in scores):  # no model ran without jets
+            for systematic, weight in variations.items():
+                hists[histograms.template_key(tagger)].fill(
+                    dataset=dataset,
+                    truth=truth,
+                    systematic=systematic,
+                    pt=pt,
+                    score=scores[tagger],
+                    sd_mass=sd_mass,
+                    weight=weight,
+                )
         if not settings.is_data:
             self._fill_responses(hists, dataset, jets, predictions, sigmas)
         cutflow = {

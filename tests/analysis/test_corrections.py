@@ -12,15 +12,12 @@ import correctionlib.schemav2 as cs
 import numpy as np
 import pytest
 
-from boostjet.analysis.corrections import (
-    scale_factor_corrections,
-    stored,
-    working_point_name,
-)
+from boostjet.analysis.corrections import scale_factor_corrections, stored
 from boostjet.analysis.fitinput import FitInput, FitLabel, Region
 from boostjet.analysis.fitresult import Impact, ScaleFactorFit, failed_fit
 from boostjet.analysis.templatefit import fit_scale_factor
 from boostjet.errors import HistogramError
+from boostjet.histograms import working_point_name
 
 PT_EDGES = [300.0, 400.0, 550.0, 800.0]
 WORKING_POINTS = {"eS30": 0.91, "eS50": 0.74, "eS70": 0.42}

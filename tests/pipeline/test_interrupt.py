@@ -48,7 +48,7 @@ from boostjet.cli import console_script
 delay, markers, jobs = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 del sys.argv[1:4]
 original = BoostedJetProcessor
-routes.BoostedJetProcessor = lambda c, m: DelayedProcessor(original(c, m), delay, markers)
+routes.BoostedJetProcessor = lambda *a: DelayedProcessor(original(*a), delay, markers)
 
 def local_jobs(**options):
     import dask_jobqueue.local
