@@ -195,7 +195,7 @@ delay, markers = float(sys.argv[1]), sys.argv[2]
 del sys.argv[1:3]
 if delay > 0:
     original = routes.BoostedJetProcessor
-    routes.BoostedJetProcessor = lambda c, m: DelayedProcessor(original(c, m), delay, markers)
+    routes.BoostedJetProcessor = lambda *a: DelayedProcessor(original(*a), delay, markers)
 console_script()
 """
 
