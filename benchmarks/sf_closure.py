@@ -127,10 +127,10 @@ def fits(run_dir: Path) -> dict[tuple[str, str, float], dict]:
     }
 
 
-def truth_efficiency(run_dir: Path, tagger: str, threshold: float) -> tuple[np.ndarray, ...]:
+def truth_efficiency(run, tagger: str, threshold: float) -> tuple[np.ndarray, ...]:
     """Pass fraction of the truth-top jets per pT bin at ``threshold`` and its binomial error
     (unweighted sample), from the run's template histogram."""
-    h = load_run(run_dir).hists[template_key(tagger)]
+    h = run.hists[template_key(tagger)]
     in_range = slice(0, len(h.axes["sd_mass"]), sum)  # the fitted mass range, as ε_MC
     top = h[{"truth": "top", "systematic": NOMINAL, "dataset": sum, "sd_mass": in_range}]
     k = int(np.argmin(np.abs(h.axes["score"].edges - threshold)))
@@ -182,7 +182,7 @@ def closure_b(fits_b: dict, truth_dir: Path) -> dict[str, list[float]]:
         threshold = thresholds.get(tagger, {}).get(wp)
         key = (tagger, threshold)
         if key not in truth_cache:
-            truth_cache[key] = truth_efficiency(truth_dir, tagger, threshold)
+            truth_cache[key] = truth_efficiency(run, tagger, threshold)
         eff, error = truth_cache[key]
         i = edges.index(low)
         pt = f"{low:g}–{fit['label']['pt_high']:g}"
